@@ -1,0 +1,91 @@
+"""What the bridge needs from the libraries it binds: one place, read by the bridge and the probe.
+
+Pure Python with no native imports, so the probe can use it even when the bridge's extension
+cannot be built or loaded.
+"""
+
+from __future__ import annotations
+
+from packaging.version import Version
+
+#: MXNet C symbols without which the bridge cannot push work to the engine at all.
+MXNET_REQUIRED_SYMBOLS: tuple[str, ...] = (
+    "MXEnginePushSyncND",
+    "MXNDArrayToDLPack",
+    "MXGetVersion",
+    "MXGetLastError",
+)
+
+#: MXNet C symbols the bridge uses when present; their absence degrades a feature.
+MXNET_OPTIONAL_SYMBOLS: tuple[str, ...] = (
+    "MXEnginePushAsyncND",
+    "MXLibInfoFeatures",
+    "MXNDArrayGetShape",
+    "MXNDArrayGetDType",
+)
+
+#: tvm-ffi C symbols needed to call a tvm-ffi Function from C.
+TVMFFI_REQUIRED_SYMBOLS: tuple[str, ...] = (
+    "TVMFFIFunctionCall",
+    "TVMFFIErrorMoveFromRaised",
+    "TVMFFIObjectIncRef",
+    "TVMFFIObjectDecRef",
+)
+
+#: tvm-ffi C symbols for the GPU path (stream hand-over).
+TVMFFI_OPTIONAL_SYMBOLS: tuple[str, ...] = (
+    "TVMFFIEnvSetStream",
+    "TVMFFIGetVersion",
+)
+
+#: libstdc++ function the engine callback calls to raise an error inside MXNet's engine
+#: (DESIGN §4). Without it, errors are recorded and raised at the next bridged call.
+ENGINE_THROW_SYMBOL = "_ZSt21__throw_runtime_errorPKc"
+
+#: The legacy C++ bridge exported by MXNet builds up to 1.9.x.
+LEGACY_BRIDGE_SYMBOL = "MXTVMBridge"
+
+MIN_MXNET_VERSION = Version("1.5.1")
+
+MXNET_TOO_OLD_REASON = (
+    "MXNet {found} is not supported: the engine push C API first appeared in 1.5.0, and "
+    "1.5.0's MXEnginePushSyncND takes NDArrayHandle instead of NDArrayHandle* (MXNet issue "
+    "#15774), so a bridge built for the fixed signature would pass garbage. Install "
+    "mxnet>=1.5.1 (for example `pip install mxnet==1.9.1 'numpy<1.24'`)."
+)
+
+
+def decode_mxnet_version(code: int) -> Version:
+    """Turn MXGetVersion's integer (major*10000 + minor*100 + patch) into a Version."""
+    major, rest = divmod(int(code), 10000)
+    minor, patch = divmod(rest, 100)
+    return Version(f"{major}.{minor}.{patch}")
+
+
+def mxnet_version_problem(version: Version) -> str | None:
+    """Return why this MXNet version cannot host the bridge, or None if it can."""
+    if version.release < MIN_MXNET_VERSION.release:
+        return MXNET_TOO_OLD_REASON.format(found=version)
+    return None
+
+# --- Facts used by the probe's verdicts (appended for abi_checks) ---------------------------
+
+#: First TVM release whose functions use the tvm-ffi ABI (TVMFFIAny, libtvm_ffi.so) instead of
+#: the PackedFunc ABI that MXNet's legacy MXTVMBridge was compiled against.
+TVM_FFI_FIRST_VERSION = Version("0.20")
+
+#: Mangled-name prefix and C-name prefix of tvm-ffi symbols: an unresolved one means TVM and
+#: apache-tvm-ffi come from different builds.
+TVMFFI_CPP_SYMBOL_PREFIX = "_ZN3tvm3ffi"
+TVMFFI_C_SYMBOL_PREFIX = "TVMFFI"
+
+#: apache-tvm releases whose declared apache-tvm-ffi range is too wide, with the tvm-ffi
+#: version they were built against (DESIGN §6: apache-tvm 0.25.0 needs a symbol that
+#: apache-tvm-ffi >= 0.1.13 no longer exports).
+KNOWN_TVM_FFI_PINS: dict[str, str] = {"0.25.0": "0.1.12"}
+
+#: Measured on MXNet 1.9.1 + TVM 0.27 (DESIGN §6).
+LEGACY_BRIDGE_MEASURED = (
+    "measured with MXNet 1.9.1 and TVM 0.27: MXTVMBridge handed a TVM function handle returns 0 "
+    "and never calls the function (silent undefined behaviour, not even a crash)"
+)

@@ -1,0 +1,192 @@
+"""``to_mxnet_func``: wrap a function so each call is one asynchronous MXNet engine operation."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from mxnet.ndarray import NDArray
+
+from bridge_cffi._native import ffi, lib
+from bridge_cffi.errors import (
+    BridgeEngineError,
+    BridgeTypeError,
+    BridgeValueError,
+    check,
+    new_error_buffer,
+)
+from bridge_cffi.kernels import Kernel, make_kernel
+from bridge_cffi.readiness import ensure_ready
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_ACCEPTED = "mx.nd.NDArray, mx.np.ndarray, int, float or bool"
+
+
+def _normalise_const_loc(const_loc: Iterable[int] | None) -> frozenset[int]:
+    if const_loc is None:
+        return frozenset()
+    if isinstance(const_loc, (str, bytes)) or not isinstance(const_loc, Iterable):
+        raise BridgeTypeError(
+            f"const_loc: expected a list of argument positions, got {type(const_loc).__name__}"
+        )
+    positions = list(const_loc)
+    for position in positions:
+        if isinstance(position, bool) or not isinstance(position, numbers.Integral):
+            raise BridgeTypeError(
+                f"const_loc: expected integer positions, got {position!r} "
+                f"({type(position).__name__})"
+            )
+        if position < 0:
+            raise BridgeValueError(f"const_loc: positions start at 0, got {position}")
+    if len(set(positions)) != len(positions):
+        duplicates = sorted({p for p in positions if positions.count(p) > 1})
+        raise BridgeValueError(f"const_loc: position(s) {duplicates} listed more than once")
+    return frozenset(int(p) for p in positions)
+
+
+def _check_arity(const_loc: frozenset[int], arity: int | None, where: str) -> None:
+    if arity is None:
+        return
+    out_of_range = sorted(p for p in const_loc if p >= arity)
+    if out_of_range:
+        raise BridgeValueError(
+            f"const_loc: position(s) {out_of_range} out of range for {where} taking "
+            f"{arity} arguments"
+        )
+
+
+class BridgedFunction:
+    """A callable pushing one MXNet engine operation per call; see :func:`to_mxnet_func`."""
+
+    __slots__ = ("_kernel", "_const_loc", "_priority", "_name", "_name_bytes", "__weakref__")
+
+    def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int) -> None:
+        self._kernel = kernel
+        self._const_loc = const_loc
+        self._priority = priority
+        self._name = name
+        self._name_bytes = name.encode()
+
+    @property
+    def name(self) -> str:
+        """The operation's name in MXNet's profiler."""
+        return self._name
+
+    @property
+    def const_loc(self) -> frozenset[int]:
+        """Positions of arguments that are only read."""
+        return self._const_loc
+
+    @property
+    def arity(self) -> int | None:
+        """Number of arguments the function takes, or None when unknown in advance."""
+        return self._kernel.arity
+
+    def __repr__(self) -> str:
+        return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}>"
+
+    def __call__(self, *args: Any) -> None:
+        """Validate ``args`` and push one operation; returns at once, before it runs."""
+        count = len(args)
+        arity = self._kernel.arity
+        if arity is not None and count != arity:
+            raise BridgeTypeError(f"{self._name} takes {arity} arguments, got {count}")
+        for position in self._const_loc:
+            if position >= count:
+                raise BridgeValueError(
+                    f"const_loc: position {position} out of range for a call with {count} "
+                    f"arguments"
+                )
+        _raise_recorded_error()
+        c_args = ffi.new("bridge_arg[]", count)
+        written = ffi.new("uint8_t[]", count)
+        for position, value in enumerate(args):
+            slot = c_args[position]
+            if isinstance(value, NDArray):
+                slot.kind = lib.BRIDGE_ARG_TENSOR
+                slot.value.v_int64 = value.handle.value
+                written[position] = position not in self._const_loc
+                continue
+            if position in self._const_loc:
+                raise BridgeValueError(
+                    f"const_loc: argument {position} is a {type(value).__name__}, but const_loc "
+                    f"may only name array arguments"
+                )
+            if isinstance(value, (bool, np.bool_)):
+                slot.kind = lib.BRIDGE_ARG_BOOL
+                slot.value.v_int64 = int(bool(value))
+            elif isinstance(value, numbers.Integral):
+                if not _INT64_MIN <= int(value) <= _INT64_MAX:
+                    raise BridgeValueError(
+                        f"argument {position}: the int {value} does not fit in int64"
+                    )
+                slot.kind = lib.BRIDGE_ARG_INT
+                slot.value.v_int64 = int(value)
+            elif isinstance(value, numbers.Real):
+                slot.kind = lib.BRIDGE_ARG_FLOAT
+                slot.value.v_float64 = float(value)
+            else:
+                raise BridgeTypeError(_wrong_type_message(position, value))
+        error = new_error_buffer()
+        status = lib.bridge_mxnet_push(self._kernel.pointer, c_args, written, count,
+                                       self._priority, self._name_bytes, error)
+        if status != lib.BRIDGE_OK:
+            check(status, error, self._name)
+
+
+def _wrong_type_message(position: int, value: Any) -> str:
+    kind = type(value)
+    hint = ""
+    if isinstance(value, np.ndarray):
+        hint = "; convert numpy arrays with mx.nd.array(x) (or mx.np.array(x)) first"
+    elif isinstance(value, (list, tuple)):
+        hint = "; pass arrays as mx.nd.array(...), not Python sequences"
+    elif value is None:
+        hint = "; None is not a value the function can receive"
+    return f"argument {position}: expected {_ACCEPTED}, got {kind.__module__}.{kind.__qualname__}{hint}"
+
+
+def _raise_recorded_error() -> None:
+    error = new_error_buffer()
+    if lib.bridge_take_recorded_error(error):
+        message = ffi.string(error).decode("utf-8", "replace")
+        raise BridgeEngineError(
+            f"an earlier bridged operation failed on the engine: {message} "
+            f"(this call was not pushed)",
+            lib.BRIDGE_E_KERNEL,
+        )
+
+
+def synchronize() -> None:
+    """Wait for all pending MXNet work, then raise any recorded bridged-operation error."""
+    import mxnet as mx
+
+    mx.nd.waitall()
+    _raise_recorded_error()
+
+
+def to_mxnet_func(
+    func: Any,
+    const_loc: Iterable[int] | None = None,
+    *,
+    name: str | None = None,
+    priority: int = 0,
+) -> BridgedFunction:
+    """Wrap ``func`` so that calling it pushes one asynchronous operation to MXNet's engine.
+
+    ``func`` is a TVM runtime Module (its entry function), a ``tvm_ffi.Function`` or a protocol
+    kernel. Arguments at ``const_loc`` positions are read dependencies; every other NDArray
+    argument is a write dependency; int, float and bool pass through. The returned callable
+    returns ``None`` at once; errors of the function surface at the next wait on its outputs.
+    """
+    positions = _normalise_const_loc(const_loc)
+    if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
+        raise BridgeTypeError(f"priority: expected an int, got {type(priority).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise BridgeTypeError(f"name: expected a str, got {type(name).__name__}")
+    ensure_ready()
+    kernel = make_kernel(func, name)
+    _check_arity(positions, kernel.arity, kernel.name)
+    return BridgedFunction(kernel, positions, name or kernel.name, int(priority))

@@ -1,0 +1,61 @@
+"""The bridge's exception tree, and the one place that turns a C return code into it."""
+
+from __future__ import annotations
+
+from mxnet.base import MXNetError
+
+from bridge_cffi._native import ffi, lib
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises; ``code`` is the C return code (BRIDGE_E_*)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BridgeTypeError(BridgeError, TypeError):
+    """An argument has the wrong type."""
+
+
+class BridgeValueError(BridgeError, ValueError):
+    """An argument has a wrong value (aliasing the bridge cannot resolve, devices, arity)."""
+
+
+class BridgeEngineError(BridgeError, MXNetError):
+    """MXNet reported an error, or a bridged function failed on the engine."""
+
+
+class BridgeLibraryError(BridgeError, ImportError):
+    """MXNet or tvm-ffi is missing, too old, or lacks a symbol the bridge needs."""
+
+
+class BridgeKernelError(BridgeError):
+    """A kernel was refused (ABI version, struct size) or failed."""
+
+
+_BY_CODE: dict[int, type[BridgeError]] = {
+    lib.BRIDGE_E_TYPE: BridgeTypeError,
+    lib.BRIDGE_E_VALUE: BridgeValueError,
+    lib.BRIDGE_E_MXNET: BridgeEngineError,
+    lib.BRIDGE_E_SYMBOL: BridgeLibraryError,
+    lib.BRIDGE_E_KERNEL: BridgeKernelError,
+    lib.BRIDGE_E_STATE: BridgeError,
+    lib.BRIDGE_E_MEMORY: BridgeError,
+}
+
+
+def new_error_buffer():  # type: ignore[no-untyped-def]  # cffi cdata has no static type
+    """A fresh BRIDGE_ERROR_CAPACITY-byte message buffer for one C call."""
+    return ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
+
+
+def check(code: int, error_buffer, context: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Raise the exception matching a non-zero C return code, with the C message."""
+    if code == lib.BRIDGE_OK:
+        return
+    message = ffi.string(error_buffer).decode("utf-8", "replace")
+    if context:
+        message = f"{context}: {message}"
+    raise _BY_CODE.get(code, BridgeError)(message, code)

@@ -1,0 +1,127 @@
+"""Producers: turn what the user hands to ``to_mxnet_func`` into a protocol kernel.
+
+Every producer ends as a ``bridge_kernel*`` (csrc/include/bridge_cffi/protocol.h) with one
+reference owned by a :class:`Kernel`; the engine consumer only ever sees that struct.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge_cffi._native import ffi, lib
+from bridge_cffi.errors import BridgeTypeError, check, new_error_buffer
+from bridge_cffi.library_binding import bind_tvmffi
+
+
+@dataclass(eq=False)
+class Kernel:
+    """One owned reference to a protocol kernel, released when this object is collected."""
+
+    pointer: Any  # cffi ``bridge_kernel*`` wrapped by ffi.gc
+    name: str
+    num_args: int  # -1 when the producer cannot tell in advance
+    keepalive: tuple[Any, ...] = field(default=())  # Python objects backing the kernel
+
+    @property
+    def arity(self) -> int | None:
+        """Number of arguments, or None when unknown."""
+        return None if self.num_args < 0 else self.num_args
+
+
+def _owned(pointer: Any) -> Any:
+    return ffi.gc(pointer, lib.bridge_kernel_release)
+
+
+def from_tvmffi_function(function: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
+    """Adapt a ``tvm_ffi.Function`` (anything speaking tvm-ffi's C ABI)."""
+    bind_tvmffi()
+    shown = name or "tvm_ffi_function"
+    out = ffi.new("bridge_kernel**")
+    error = new_error_buffer()
+    check(lib.bridge_tvmffi_kernel_new(ffi.cast("void*", function.__chandle__()),
+                                       shown.encode(), -1, out, error), error, "func")
+    return Kernel(_owned(out[0]), shown, -1, keepalive + (function,))
+
+
+def from_tvm_module(module: Any, name: str | None) -> Kernel:
+    """Adapt a TVM runtime Module through its entry function."""
+    entry = getattr(module, "entry_name", "main")
+    if not module.implements_function(entry, True):
+        raise BridgeTypeError(
+            f"func: the TVM module has no entry function {entry!r}; pass the function itself, "
+            f"e.g. to_mxnet_func(mod['my_func'])"
+        )
+    return from_tvmffi_function(module[entry], name or entry, keepalive=(module,))
+
+
+def from_c_pointer(pointer: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
+    """Adapt a ``bridge_kernel*`` whose one reference is handed over to the bridge."""
+    kernel = ffi.cast("bridge_kernel*", pointer)
+    error = new_error_buffer()
+    status = lib.bridge_kernel_check(kernel, error)
+    if status != lib.BRIDGE_OK:
+        check(status, error, "func")
+    c_name = ffi.string(kernel.name).decode() if kernel.name != ffi.NULL else "c_kernel"
+    return Kernel(_owned(kernel), name or c_name, int(kernel.num_args), keepalive)
+
+
+def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_create") -> Kernel:
+    """Load a C kernel from a shared library exporting ``bridge_kernel* symbol(void)``.
+
+    The function must return a new kernel with one reference, which the bridge takes over.
+    The library stays loaded for as long as the kernel lives.
+    """
+    from cffi import FFI
+
+    # cffi only calls functions it was told about: declare the factory on a private FFI, as
+    # an opaque pointer so its bridge_kernel type need not match ours until it is checked.
+    private = FFI()
+    private.cdef(f"void* {symbol}(void);")
+    try:
+        library = private.dlopen(os.fspath(path))
+    except OSError as failure:
+        raise BridgeTypeError(f"func: cannot load {path}: {failure}") from failure
+    try:
+        factory = getattr(library, symbol)
+    except AttributeError as missing:
+        raise BridgeTypeError(f"func: {path} exports no function {symbol!r}") from missing
+    pointer = factory()
+    if pointer == private.NULL:
+        raise BridgeTypeError(f"func: {symbol}() in {path} returned NULL instead of a kernel")
+    address = int(private.cast("uintptr_t", pointer))
+    return from_c_pointer(ffi.cast("bridge_kernel*", address), None, keepalive=(library, private))
+
+
+def make_kernel(func: Any, name: str | None) -> Kernel:
+    """Dispatch on what ``func`` is and return its kernel."""
+    if isinstance(func, Kernel):
+        return func if name is None else Kernel(_retained(func), name, func.num_args, func.keepalive)
+    if isinstance(func, ffi.CData):
+        return from_c_pointer(func, name)
+    type_name = f"{type(func).__module__}.{type(func).__qualname__}"
+    if hasattr(func, "implements_function") and hasattr(func, "entry_name"):
+        return from_tvm_module(func, name)
+    if hasattr(func, "__chandle__") and type_name.startswith("tvm_ffi."):
+        return from_tvmffi_function(func, name)
+    if type_name.startswith("tvm.") and type(func).__name__ in {"PrimFunc", "IRModule"}:
+        raise BridgeTypeError(
+            "func: got an un-built TVM " + type(func).__name__ + "; build it first, e.g. "
+            "to_mxnet_func(tvm.build(prim_func, target='llvm'))"
+        )
+    if callable(func):
+        raise BridgeTypeError(
+            f"func: expected a TVM runtime Module, a tvm_ffi.Function or a protocol kernel, got "
+            f"the Python callable {type_name}; wrap it with tvm_ffi.convert(f) first (it will "
+            f"then run on MXNet's engine thread, taking the GIL itself)"
+        )
+    raise BridgeTypeError(
+        f"func: expected a TVM runtime Module, a tvm_ffi.Function or a protocol kernel, got "
+        f"{type_name}"
+    )
+
+
+def _retained(kernel: Kernel) -> Any:
+    lib.bridge_kernel_retain(kernel.pointer)
+    return _owned(ffi.cast("bridge_kernel*", kernel.pointer))

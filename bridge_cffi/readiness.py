@@ -1,0 +1,60 @@
+"""Gets the bridge ready once per process: bind MXNet, run the self-tests, record the results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from bridge_cffi import selftests
+from bridge_cffi._native import lib
+from bridge_cffi.library_binding import bind_mxnet
+
+logger = logging.getLogger(__name__)
+
+#: Set to "recorded" to keep kernel errors out of MXNet's engine and raise them at the next
+#: bridged call or synchronize() instead (the fallback when no thrower is found).
+ERROR_MODE_ENV = "BRIDGE_CFFI_ERROR_MODE"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What the self-tests confirmed in this process."""
+
+    view_identity: tuple[bool, str]
+    run_context: tuple[bool, str]
+    error_propagation: tuple[bool, str]
+    error_mode: str
+
+
+_lock = threading.Lock()
+_state: Readiness | None = None
+
+
+def ensure_ready() -> Readiness:
+    """Bind MXNet and run the layout self-tests the first time; later calls are free."""
+    global _state
+    if _state is not None:
+        return _state
+    with _lock:
+        if _state is not None:
+            return _state
+        bind_mxnet()
+        identity = selftests.view_identity()
+        lib.bridge_confirm_chunk_identity(identity[0])
+        run_context = selftests.run_context_layout()
+        lib.bridge_confirm_run_context_layout(run_context[0])
+        if os.environ.get(ERROR_MODE_ENV, "").lower() == "recorded":
+            lib.bridge_use_recorded_errors()
+            propagation = (False, f"{ERROR_MODE_ENV}=recorded")
+        else:
+            propagation = selftests.engine_error_propagation()
+            if not propagation[0]:
+                lib.bridge_use_recorded_errors()
+        for label, (ok, detail) in (("view identity", identity), ("run context", run_context),
+                                    ("engine errors", propagation)):
+            log = logger.debug if ok else logger.warning
+            log("self-test %s: %s (%s)", label, "confirmed" if ok else "NOT confirmed", detail)
+        _state = Readiness(identity, run_context, propagation, selftests.error_mode())
+        return _state

@@ -1,0 +1,114 @@
+/*
+ * Declarations shared by the extension's C files: the symbol tables resolved at run time from
+ * the libraries the process already loaded, and small helpers. Nothing here is public.
+ */
+#ifndef BRIDGE_CFFI_INTERNAL_H_
+#define BRIDGE_CFFI_INTERNAL_H_
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "bridge_runtime.h"
+
+/* ---- MXNet's C API, as declared in MXNet's include/mxnet/c_api.h (1.5.1 and later). ---- */
+typedef void (*mx_engine_sync_fn)(void* run_ctx, void* param);
+typedef void (*mx_engine_param_deleter)(void* param);
+
+typedef struct {
+  int (*MXGetVersion)(int* out);
+  const char* (*MXGetLastError)(void);
+  int (*MXEnginePushSyncND)(mx_engine_sync_fn fn, void* param, mx_engine_param_deleter deleter,
+                            const void* ctx, void** const_nds, int num_const, void** mutable_nds,
+                            int num_mutable, const void* prop, int priority, const char* name);
+  int (*MXNDArrayToDLPack)(void* handle, DLManagedTensor** out);
+  int (*MXNDArrayDetach)(void* handle, void** out);
+  int (*MXNDArrayFree)(void* handle);
+  int (*MXNDArrayGetStorageType)(void* handle, int* out);
+  int (*MXNDArrayGetDType)(void* handle, int* out);
+  int (*MXNDArrayGetContext)(void* handle, int* dev_type, int* dev_id);
+  /* libstdc++'s std::__throw_runtime_error, as MXNet's own dependency tree resolves it. */
+  void (*throw_runtime_error)(const char* message);
+} mx_symbols;
+
+/* MXNet's RunContext prefix (1.5.1 to 1.9.1): Context {dev_type, dev_id}, then the stream. */
+typedef struct {
+  int32_t dev_type;
+  int32_t dev_id;
+  void* stream;
+} mx_run_context_prefix;
+
+/* MXNet Context device types. */
+enum { MX_DEV_CPU = 1, MX_DEV_GPU = 2, MX_DEV_CPU_PINNED = 3, MX_DEV_CPU_SHARED = 5 };
+
+extern mx_symbols g_mx;
+extern atomic_bool g_mx_bound;
+extern atomic_int g_error_mode;
+extern atomic_bool g_chunk_identity_confirmed;
+extern atomic_bool g_run_context_confirmed;
+
+/* ---- tvm-ffi's stable C ABI (tvm_ffi/include/tvm/ffi/c_api.h), declared here ourselves. ---- */
+enum {
+  TVMFFI_NONE = 0,
+  TVMFFI_INT = 1,
+  TVMFFI_BOOL = 2,
+  TVMFFI_FLOAT = 3,
+  TVMFFI_OPAQUE_PTR = 4,
+  TVMFFI_DLTENSOR_PTR = 7,
+  TVMFFI_STATIC_OBJECT_BEGIN = 64
+};
+
+typedef struct {
+  int32_t type_index;
+  uint32_t zero_padding;
+  union {
+    int64_t v_int64;
+    double v_float64;
+    void* v_ptr;
+  } value;
+} tvmffi_any;
+
+typedef struct {
+  const char* data;
+  size_t size;
+} tvmffi_byte_array;
+
+/* Object header, then the error cell follows it in an Error object. */
+typedef struct {
+  uint64_t combined_ref_count;
+  int32_t type_index;
+  uint32_t padding;
+  void* deleter;
+} tvmffi_object_header;
+
+typedef struct {
+  tvmffi_byte_array kind;
+  tvmffi_byte_array message;
+  tvmffi_byte_array backtrace;
+} tvmffi_error_cell_prefix;
+
+typedef struct {
+  int (*TVMFFIFunctionCall)(void* func, tvmffi_any* args, int32_t num_args, tvmffi_any* result);
+  void (*TVMFFIErrorMoveFromRaised)(void** result);
+  int (*TVMFFIObjectIncRef)(void* obj);
+  int (*TVMFFIObjectDecRef)(void* obj);
+  int (*TVMFFIEnvSetStream)(int32_t device_type, int32_t device_id, void* stream,
+                            void** previous); /* optional: NULL when absent */
+} tvmffi_symbols;
+
+extern tvmffi_symbols g_tvmffi;
+extern atomic_bool g_tvmffi_bound;
+
+/* ---- counters ---- */
+extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpack_deleted,
+    g_kernels_alive;
+
+/* ---- helpers ---- */
+/* Format a message into a BRIDGE_ERROR_CAPACITY buffer; returns `code` for tail calls. */
+int32_t bridge_fail(char* error, int32_t code, const char* format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Report a kernel failure from an engine thread. In engine-exception mode this throws into
+ * MXNet's engine and does not return: the caller must own nothing at this point. */
+void bridge_raise_in_engine(const char* message);
+
+#endif /* BRIDGE_CFFI_INTERNAL_H_ */

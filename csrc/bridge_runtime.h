@@ -1,0 +1,97 @@
+/*
+ * The extension's own API, called by the Python package through cffi. Not part of the
+ * protocol: producers and consumers written elsewhere only need bridge_cffi/protocol.h.
+ *
+ * Every function that can fail returns a BRIDGE_E_* code and writes a NUL-terminated message
+ * of at most BRIDGE_ERROR_CAPACITY bytes into `error`; 0 means success.
+ *
+ * The section between the CDEF markers is fed verbatim to cffi's cdef.
+ */
+#ifndef BRIDGE_CFFI_RUNTIME_H_
+#define BRIDGE_CFFI_RUNTIME_H_
+
+#include "bridge_cffi/protocol.h"
+
+/* BRIDGE_CDEF_BEGIN runtime */
+#define BRIDGE_OK 0
+#define BRIDGE_E_TYPE 1      /* an argument has the wrong type (Python TypeError) */
+#define BRIDGE_E_VALUE 2     /* an argument has a wrong value (Python ValueError) */
+#define BRIDGE_E_MXNET 3     /* an MXNet C API call failed; the message is MXNet's */
+#define BRIDGE_E_SYMBOL 4    /* a library or a symbol could not be found */
+#define BRIDGE_E_KERNEL 5    /* a kernel failed or was refused */
+#define BRIDGE_E_STATE 6     /* the bridge is not initialised for this call */
+#define BRIDGE_E_MEMORY 7    /* out of memory */
+
+/* How an error raised by a kernel on an engine thread reaches Python. */
+#define BRIDGE_ERRORS_ENGINE_EXCEPTION 1 /* thrown into MXNet's engine, raised at the next wait */
+#define BRIDGE_ERRORS_RECORDED 2         /* recorded, raised by the next bridged call */
+
+/* Resolve MXNet's C symbols from the copy already loaded at `library_path` (never loads a
+ * second copy). Also resolves the libstdc++ thrower MXNet uses, which picks the error mode. */
+int32_t bridge_mxnet_bind(const char* library_path, char* error);
+/* Resolve tvm-ffi's C symbols from the copy already loaded at `library_path`. */
+int32_t bridge_tvmffi_bind(const char* library_path, char* error);
+/* MXNet's version as MXGetVersion reports it (major*10000 + minor*100 + patch). */
+int32_t bridge_mxnet_version(int32_t* out_version, char* error);
+
+/* The active error mode (BRIDGE_ERRORS_*), or 0 before bridge_mxnet_bind succeeded. */
+int32_t bridge_error_mode(void);
+/* Switch to BRIDGE_ERRORS_RECORDED (used when the probe distrusts the thrower, and by tests). */
+void bridge_use_recorded_errors(void);
+/* Move the oldest recorded engine error into `error`; returns 1 if there was one, else 0. */
+int32_t bridge_take_recorded_error(char* error);
+
+/* Layout facts confirmed by self-tests; the engine consumer relies on each only once set. */
+void bridge_confirm_chunk_identity(int32_t confirmed);
+void bridge_confirm_run_context_layout(int32_t confirmed);
+/* The first pointer-sized word of an NDArrayHandle: its storage chunk (DESIGN §3). */
+void* bridge_mxnet_chunk_word(void* ndarray_handle);
+
+/* What the run-context probe saw on the engine thread. */
+typedef struct {
+  int32_t ran;
+  int32_t dev_type;
+  int32_t dev_id;
+  int32_t stream_is_null;
+} bridge_run_context_seen;
+/* Push an operation writing `ndarray_handle` whose callback records the run context it got.
+ * `seen` must stay valid until the array is waited for. */
+int32_t bridge_probe_run_context(void* ndarray_handle, int32_t dev_type, int32_t dev_id,
+                                 bridge_run_context_seen* seen, char* error);
+
+/* Push an operation writing `ndarray_handle` that fails on the engine thread the way a kernel
+ * error does; the error must then surface at the next wait on the array (or from the push
+ * itself under NaiveEngine, returned here as BRIDGE_E_MXNET). */
+int32_t bridge_probe_engine_error(void* ndarray_handle, char* error);
+
+/* Check a kernel's struct_size and ABI version before any other field is read. */
+int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error);
+/* Wrap a tvm-ffi Function handle as a kernel holding its own reference to the function.
+ * The caller owns one reference to *out and drops it with bridge_kernel_release. */
+int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_t num_args,
+                                 bridge_kernel** out, char* error);
+void bridge_kernel_retain(bridge_kernel* kernel);
+void bridge_kernel_release(bridge_kernel* kernel);
+
+/*
+ * Push one operation running `kernel` on MXNet's engine. `args[i]` of kind BRIDGE_ARG_TENSOR
+ * carries an NDArrayHandle in value.v_ptr; `written[i]` is 1 for an array the kernel writes,
+ * 0 for one it only reads. Everything is validated before the push: on any error nothing is
+ * pushed. `name` is copied. The arrays and the kernel stay alive until the operation ran.
+ */
+int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
+                          int32_t num_args, int32_t priority, const char* name, char* error);
+
+/* Counters that tests read: operations pushed, run, freed; DLPack deleters called. */
+typedef struct {
+  int64_t ops_pushed;
+  int64_t ops_run;
+  int64_t ops_freed;
+  int64_t dlpack_taken;
+  int64_t dlpack_deleted;
+  int64_t kernels_alive;
+} bridge_counters;
+void bridge_read_counters(bridge_counters* out);
+/* BRIDGE_CDEF_END runtime */
+
+#endif /* BRIDGE_CFFI_RUNTIME_H_ */

@@ -1,0 +1,414 @@
+/*
+ * The MXNet engine consumer: pushes a kernel call as one operation on MXNet's dependency
+ * engine through MXEnginePushSyncND, with read dependencies on the arrays the kernel only
+ * reads and write dependencies on the rest. The engine callback is C all the way down.
+ *
+ * Timeline of one operation:
+ *   push (caller's thread)  validate every argument; take one reference per array argument
+ *                           (MXNDArrayDetach, which never allocates or reads data); push.
+ *   run (engine thread)     all dependencies are done: turn each reference into a DLTensor
+ *                           (MXNDArrayToDLPack), invoke the kernel, call every DLPack deleter.
+ *   free (engine thread)    drop the array references and the kernel reference.
+ * DLPack is taken at run time, not at push time, because MXNDArrayToDLPack allocates a lazily
+ * allocated array: at push time that would race with a pending native operation allocating
+ * the same array on an engine thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge_internal.h"
+
+atomic_bool g_chunk_identity_confirmed = false;
+atomic_bool g_run_context_confirmed = false;
+atomic_llong g_ops_pushed = 0, g_ops_run = 0, g_ops_freed = 0, g_dlpack_taken = 0,
+             g_dlpack_deleted = 0, g_kernels_alive = 0;
+
+/* MXNet's mshadow type flags for the dtypes DLPack can express. */
+enum {
+  MX_FLOAT32 = 0,
+  MX_FLOAT64 = 1,
+  MX_FLOAT16 = 2,
+  MX_UINT8 = 3,
+  MX_INT32 = 4,
+  MX_INT8 = 5,
+  MX_INT64 = 6,
+  MX_BOOL = 7,
+  MX_BFLOAT16 = 12
+};
+enum { MX_DEFAULT_STORAGE = 0 };
+enum { DL_CPU = 1, DL_CUDA = 2 };
+/* Bounds the stack arrays used to plan one call's dependencies. */
+enum { BRIDGE_MAX_ARGS = 1024 };
+
+/* One pending operation, allocated as a single block; freed by the engine's param deleter. */
+typedef struct {
+  bridge_kernel* kernel; /* one reference, owned */
+  int32_t num_args;
+  int32_t device_type; /* MXNet device type of the arrays (CPU family or GPU) */
+  int32_t device_id;
+  bridge_arg* args;             /* as pushed: tensors hold an owned NDArrayHandle reference */
+  bridge_arg* call_args;        /* run-time copy: tensors point into managed[i] */
+  DLManagedTensor** managed;    /* run-time DLPack views, deleted before the run returns */
+  char* name;                   /* operator name for MXNet's profiler */
+} pending_op;
+
+/* Which pending op this thread's last param deleter freed: lets a failed push tell whether
+ * MXNet already freed the op (it does once it took ownership) without touching freed memory. */
+static _Thread_local const void* t_last_freed_op = NULL;
+
+static pending_op* op_alloc(int32_t num_args, const char* name) {
+  size_t name_size = strlen(name) + 1;
+  size_t n = (size_t)num_args;
+  size_t size = sizeof(pending_op) + n * (2 * sizeof(bridge_arg) + sizeof(DLManagedTensor*)) +
+                name_size;
+  pending_op* op = calloc(1, size);
+  if (op == NULL) return NULL;
+  char* cursor = (char*)(op + 1);
+  op->args = (bridge_arg*)cursor;
+  cursor += n * sizeof(bridge_arg);
+  op->call_args = (bridge_arg*)cursor;
+  cursor += n * sizeof(bridge_arg);
+  op->managed = (DLManagedTensor**)cursor;
+  cursor += n * sizeof(DLManagedTensor*);
+  op->name = cursor;
+  memcpy(op->name, name, name_size);
+  op->num_args = num_args;
+  return op;
+}
+
+static void release_array_references(pending_op* op) {
+  for (int32_t i = 0; i < op->num_args; ++i) {
+    if (op->args[i].kind == BRIDGE_ARG_TENSOR && op->args[i].value.v_ptr != NULL) {
+      g_mx.MXNDArrayFree(op->args[i].value.v_ptr);
+      op->args[i].value.v_ptr = NULL;
+    }
+  }
+}
+
+static void op_free(void* param) {
+  pending_op* op = param;
+  release_array_references(op);
+  if (op->kernel) op->kernel->release(op->kernel);
+  t_last_freed_op = op;
+  free(op);
+  atomic_fetch_add(&g_ops_freed, 1);
+}
+
+static void delete_managed(pending_op* op, int32_t count) {
+  for (int32_t i = 0; i < count; ++i) {
+    if (op->managed[i] != NULL) {
+      if (op->managed[i]->deleter) op->managed[i]->deleter(op->managed[i]);
+      op->managed[i] = NULL;
+      atomic_fetch_add(&g_dlpack_deleted, 1);
+    }
+  }
+}
+
+/* Turn the op's array references into DLTensors; on failure deletes what it made. */
+static int32_t take_dlpack(pending_op* op, char* error) {
+  for (int32_t i = 0; i < op->num_args; ++i) {
+    op->call_args[i] = op->args[i];
+    op->managed[i] = NULL;
+    if (op->args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    if (g_mx.MXNDArrayToDLPack(op->args[i].value.v_ptr, &op->managed[i]) != 0) {
+      snprintf(error, BRIDGE_ERROR_CAPACITY, "MXNDArrayToDLPack failed for argument %d: %s",
+               (int)i, g_mx.MXGetLastError());
+      op->managed[i] = NULL;
+      delete_managed(op, i);
+      return BRIDGE_E_MXNET;
+    }
+    atomic_fetch_add(&g_dlpack_taken, 1);
+    op->call_args[i].value.v_tensor = &op->managed[i]->dl_tensor;
+  }
+  return BRIDGE_OK;
+}
+
+static void op_run(void* run_context, void* param) {
+  pending_op* op = param;
+  char error[BRIDGE_ERROR_CAPACITY];
+  error[0] = '\0';
+  atomic_fetch_add(&g_ops_run, 1);
+  void* stream = NULL;
+  DLDevice device = {op->device_type == MX_DEV_GPU ? DL_CUDA : DL_CPU, op->device_id};
+  int32_t status = BRIDGE_OK;
+  if (op->device_type == MX_DEV_GPU) {
+    /* Checked at push time too; the layout must be confirmed before it is dereferenced. */
+    if (!atomic_load(&g_run_context_confirmed)) {
+      snprintf(error, BRIDGE_ERROR_CAPACITY,
+               "the run-context layout self-test has not confirmed where MXNet keeps the "
+               "stream; refusing to run on the GPU");
+      status = BRIDGE_E_STATE;
+    } else {
+      const mx_run_context_prefix* context = run_context;
+      /* mshadow::Stream<gpu>'s first member is its cudaStream_t. */
+      stream = context->stream ? *(void**)context->stream : NULL;
+    }
+  }
+  if (status == BRIDGE_OK) status = take_dlpack(op, error);
+  if (status == BRIDGE_OK) {
+    status = op->kernel->invoke(op->kernel, op->call_args, op->num_args, device, stream, error);
+    delete_managed(op, op->num_args);
+  }
+  if (status != BRIDGE_OK) {
+    /* Everything this frame owns is released; the op itself belongs to MXNet's deleter. */
+    char message[BRIDGE_ERROR_CAPACITY];
+    snprintf(message, sizeof message, "bridge_cffi: %.100s failed: %.900s", op->name,
+             error[0] ? error : "the kernel reported an error without a message");
+    bridge_raise_in_engine(message);
+  }
+}
+
+/* ---- push-time validation ---- */
+
+static const char* mx_dtype_name(int dtype) {
+  switch (dtype) {
+    case MX_FLOAT32: return "float32";
+    case MX_FLOAT64: return "float64";
+    case MX_FLOAT16: return "float16";
+    case MX_UINT8: return "uint8";
+    case MX_INT32: return "int32";
+    case MX_INT8: return "int8";
+    case MX_INT64: return "int64";
+    case MX_BOOL: return "bool";
+    case MX_BFLOAT16: return "bfloat16";
+    default: return NULL;
+  }
+}
+
+static bool same_device_family(int a, int b) {
+  bool a_cpu = a != MX_DEV_GPU, b_cpu = b != MX_DEV_GPU;
+  return a_cpu == b_cpu;
+}
+
+static int32_t check_array(void* handle, int32_t position, int* device_type, int* device_id,
+                           char* error) {
+  int storage = -1, dtype = -1;
+  if (g_mx.MXNDArrayGetStorageType(handle, &storage) != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNet could not read its storage: %s",
+                       (int)position, g_mx.MXGetLastError());
+  }
+  if (storage != MX_DEFAULT_STORAGE) {
+    return bridge_fail(error, BRIDGE_E_TYPE,
+                       "argument %d: expected a dense NDArray (storage type 'default'), got a "
+                       "sparse or undefined storage type (%d); call .tostype('default') first",
+                       (int)position, storage);
+  }
+  if (g_mx.MXNDArrayGetDType(handle, &dtype) != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNet could not read its dtype: %s",
+                       (int)position, g_mx.MXGetLastError());
+  }
+  if (mx_dtype_name(dtype) == NULL) {
+    return bridge_fail(error, BRIDGE_E_TYPE,
+                       "argument %d: MXNet dtype code %d has no DLPack equivalent the bridge "
+                       "supports (float16/32/64, bfloat16, int8/32/64, uint8, bool)",
+                       (int)position, dtype);
+  }
+  if (g_mx.MXNDArrayGetContext(handle, device_type, device_id) != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNet could not read its context: %s",
+                       (int)position, g_mx.MXGetLastError());
+  }
+  if (bridge_mxnet_chunk_word(handle) == NULL) {
+    return bridge_fail(error, BRIDGE_E_VALUE, "argument %d: the NDArray has no storage",
+                       (int)position);
+  }
+  return BRIDGE_OK;
+}
+
+void* bridge_mxnet_chunk_word(void* ndarray_handle) {
+  /* NDArray's first member is std::shared_ptr<Chunk>, whose first word is the Chunk*. */
+  return ndarray_handle ? *(void* const*)ndarray_handle : NULL;
+}
+
+/*
+ * Build the engine's read and write lists: one entry per storage chunk (one engine variable),
+ * written if any argument on that chunk is written. Pushing a variable twice, or as both read
+ * and written, deadlocks MXNet's engine.
+ */
+static int32_t plan_dependencies(const bridge_arg* args, const uint8_t* written,
+                                 int32_t num_args, void** const_nds, int* num_const,
+                                 void** mutable_nds, int* num_mutable, char* error) {
+  void* chunks[num_args > 0 ? num_args : 1];
+  void* handles[num_args > 0 ? num_args : 1];
+  bool writes[num_args > 0 ? num_args : 1];
+  int unique = 0;
+  int arrays = 0;
+  for (int32_t i = 0; i < num_args; ++i) {
+    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    arrays++;
+    void* chunk = bridge_mxnet_chunk_word(args[i].value.v_ptr);
+    int found = -1;
+    for (int j = 0; j < unique; ++j) {
+      if (chunks[j] == chunk) found = j;
+    }
+    if (found < 0) {
+      chunks[unique] = chunk;
+      handles[unique] = args[i].value.v_ptr;
+      writes[unique] = written[i] != 0;
+      unique++;
+    } else {
+      writes[found] = writes[found] || written[i] != 0;
+    }
+  }
+  if (!atomic_load(&g_chunk_identity_confirmed) && arrays > 1) {
+    return bridge_fail(error, BRIDGE_E_VALUE,
+                       "this MXNet failed the engine-variable identity self-test, so the bridge "
+                       "cannot tell whether two arrays are views of one storage (which would "
+                       "deadlock the engine); pass at most one NDArray per call, or run "
+                       "`python -m abi_checks` for details");
+  }
+  *num_const = 0;
+  *num_mutable = 0;
+  for (int j = 0; j < unique; ++j) {
+    if (writes[j]) {
+      mutable_nds[(*num_mutable)++] = handles[j];
+    } else {
+      const_nds[(*num_const)++] = handles[j];
+    }
+  }
+  return BRIDGE_OK;
+}
+
+int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
+                          int32_t num_args, int32_t priority, const char* name, char* error) {
+  if (!atomic_load(&g_mx_bound)) {
+    return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
+  }
+  if (kernel == NULL) return bridge_fail(error, BRIDGE_E_VALUE, "kernel is NULL");
+  if (num_args < 0 || num_args > BRIDGE_MAX_ARGS) {
+    return bridge_fail(error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %d",
+                       BRIDGE_MAX_ARGS, (int)num_args);
+  }
+  if (kernel->num_args >= 0 && kernel->num_args != num_args) {
+    return bridge_fail(error, BRIDGE_E_TYPE, "%s takes %d arguments, got %d", kernel->name,
+                       (int)kernel->num_args, (int)num_args);
+  }
+  int device_type = MX_DEV_CPU, device_id = 0;
+  int32_t first_array = -1;
+  for (int32_t i = 0; i < num_args; ++i) {
+    if (args[i].kind < BRIDGE_ARG_TENSOR || args[i].kind > BRIDGE_ARG_OPAQUE) {
+      return bridge_fail(error, BRIDGE_E_TYPE, "argument %d has unknown kind %d", (int)i,
+                         (int)args[i].kind);
+    }
+    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    int arg_type = 0, arg_id = 0;
+    int32_t status = check_array(args[i].value.v_ptr, i, &arg_type, &arg_id, error);
+    if (status != BRIDGE_OK) return status;
+    if (first_array < 0) {
+      first_array = i;
+      device_type = arg_type;
+      device_id = arg_id;
+    } else if (!same_device_family(arg_type, device_type) ||
+               (device_type == MX_DEV_GPU && arg_id != device_id)) {
+      return bridge_fail(error, BRIDGE_E_VALUE,
+                         "argument %d is on device (type %d, id %d) but argument %d is on "
+                         "(type %d, id %d); all arrays of one call must be on one device",
+                         (int)i, arg_type, arg_id, (int)first_array, device_type, device_id);
+    }
+  }
+  if (device_type == MX_DEV_GPU && !atomic_load(&g_run_context_confirmed)) {
+    return bridge_fail(error, BRIDGE_E_STATE,
+                       "GPU arrays need the engine's CUDA stream, and the run-context layout "
+                       "self-test has not confirmed where MXNet keeps it on this build");
+  }
+  void* const_nds[num_args > 0 ? num_args : 1];
+  void* mutable_nds[num_args > 0 ? num_args : 1];
+  int num_const = 0, num_mutable = 0;
+  int32_t status = plan_dependencies(args, written, num_args, const_nds, &num_const, mutable_nds,
+                                     &num_mutable, error);
+  if (status != BRIDGE_OK) return status;
+
+  pending_op* op = op_alloc(num_args, name ? name : kernel->name);
+  if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one operation");
+  /* CPU-family arrays (cpu, cpu_pinned, cpu_shared) all run on the CPU engine. */
+  op->device_type = device_type == MX_DEV_GPU ? MX_DEV_GPU : MX_DEV_CPU;
+  op->device_id = device_type == MX_DEV_GPU ? device_id : 0;
+  for (int32_t i = 0; i < num_args; ++i) {
+    op->args[i] = args[i];
+    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    op->args[i].value.v_ptr = NULL;
+    if (g_mx.MXNDArrayDetach(args[i].value.v_ptr, &op->args[i].value.v_ptr) != 0) {
+      status = bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNDArrayDetach failed: %s",
+                           (int)i, g_mx.MXGetLastError());
+      op_free(op);
+      return status;
+    }
+  }
+  kernel->retain(kernel);
+  op->kernel = kernel;
+
+  int32_t context[2] = {op->device_type, op->device_id};
+  t_last_freed_op = NULL;
+  if (g_mx.MXEnginePushSyncND(op_run, op, op_free, context, const_nds, num_const, mutable_nds,
+                              num_mutable, NULL, priority, op->name) != 0) {
+    /* MXNet frees the op once it owns it, even when the push then fails (NaiveEngine runs the
+     * op inside the push and rethrows its error); otherwise it is still ours to free. */
+    status = bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
+    if (t_last_freed_op != op) op_free(op);
+    return status;
+  }
+  atomic_fetch_add(&g_ops_pushed, 1);
+  return BRIDGE_OK;
+}
+
+/* ---- self-test support ---- */
+
+void bridge_confirm_chunk_identity(int32_t confirmed) {
+  atomic_store(&g_chunk_identity_confirmed, confirmed != 0);
+}
+
+void bridge_confirm_run_context_layout(int32_t confirmed) {
+  atomic_store(&g_run_context_confirmed, confirmed != 0);
+}
+
+static void probe_run(void* run_context, void* param) {
+  bridge_run_context_seen* seen = param;
+  const mx_run_context_prefix* context = run_context;
+  seen->dev_type = context->dev_type;
+  seen->dev_id = context->dev_id;
+  seen->stream_is_null = context->stream == NULL;
+  seen->ran = 1;
+}
+
+int32_t bridge_probe_run_context(void* ndarray_handle, int32_t dev_type, int32_t dev_id,
+                                 bridge_run_context_seen* seen, char* error) {
+  if (!atomic_load(&g_mx_bound)) {
+    return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
+  }
+  memset(seen, 0, sizeof *seen);
+  int32_t context[2] = {dev_type, dev_id};
+  void* mutable_nds[1] = {ndarray_handle};
+  if (g_mx.MXEnginePushSyncND(probe_run, seen, NULL, context, NULL, 0, mutable_nds, 1, NULL, 0,
+                              "bridge_cffi_run_context_probe") != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
+  }
+  return BRIDGE_OK;
+}
+
+static void probe_fail(void* run_context, void* param) {
+  (void)run_context;
+  (void)param;
+  bridge_raise_in_engine("bridge_cffi self-test: engine error propagation");
+}
+
+int32_t bridge_probe_engine_error(void* ndarray_handle, char* error) {
+  if (!atomic_load(&g_mx_bound)) {
+    return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
+  }
+  int32_t context[2] = {MX_DEV_CPU, 0};
+  void* mutable_nds[1] = {ndarray_handle};
+  if (g_mx.MXEnginePushSyncND(probe_fail, NULL, NULL, context, NULL, 0, mutable_nds, 1, NULL, 0,
+                              "bridge_cffi_error_probe") != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
+  }
+  return BRIDGE_OK;
+}
+
+void bridge_read_counters(bridge_counters* out) {
+  out->ops_pushed = atomic_load(&g_ops_pushed);
+  out->ops_run = atomic_load(&g_ops_run);
+  out->ops_freed = atomic_load(&g_ops_freed);
+  out->dlpack_taken = atomic_load(&g_dlpack_taken);
+  out->dlpack_deleted = atomic_load(&g_dlpack_deleted);
+  out->kernels_alive = atomic_load(&g_kernels_alive);
+}

@@ -37,7 +37,9 @@ enum {
   MX_BFLOAT16 = 12
 };
 enum { MX_DEFAULT_STORAGE = 0 };
-enum { DL_CPU = 1, DL_CUDA = 2 };
+enum { DL_CPU = 1, DL_CUDA = 2, DL_BOOL = 6 };
+/* Alignment of the DLTensor data pointers handed to kernels (TVM's kAllocAlignment). */
+enum { BRIDGE_DATA_ALIGNMENT = 64 };
 /* Bounds the stack arrays used to plan one call's dependencies. */
 enum { BRIDGE_MAX_ARGS = 1024 };
 
@@ -105,6 +107,21 @@ static void delete_managed(pending_op* op, int32_t count) {
   }
 }
 
+/*
+ * MXNet exports a view with its offset folded into `data`, so a slice's data can sit at any
+ * element boundary. Compilers such as TVM's assume `data` is aligned (64 bytes by default) and
+ * use aligned vector loads: a misaligned view then crashes the engine thread. DLPack's answer
+ * is `byte_offset`: keep `data` aligned and carry the rest there. A kernel built to accept
+ * offsets reads the view correctly; one that requires byte_offset == 0 (TVM's default) refuses
+ * it with a clear error instead of crashing.
+ */
+static void align_data_pointer(DLTensor* tensor) {
+  uintptr_t address = (uintptr_t)tensor->data + (uintptr_t)tensor->byte_offset;
+  uintptr_t aligned = address & ~(uintptr_t)(BRIDGE_DATA_ALIGNMENT - 1);
+  tensor->data = (void*)aligned;
+  tensor->byte_offset = address - aligned;
+}
+
 /* Turn the op's array references into DLTensors; on failure deletes what it made. */
 static int32_t take_dlpack(pending_op* op, char* error) {
   for (int32_t i = 0; i < op->num_args; ++i) {
@@ -119,7 +136,15 @@ static int32_t take_dlpack(pending_op* op, char* error) {
       return BRIDGE_E_MXNET;
     }
     atomic_fetch_add(&g_dlpack_taken, 1);
-    op->call_args[i].value.v_tensor = &op->managed[i]->dl_tensor;
+    DLTensor* tensor = &op->managed[i]->dl_tensor;
+    /* MXNet exports its 1-byte bool as DLPack uint1, which misdescribes the storage; DLPack
+     * (0.8+) and tvm-ffi spell a byte-sized bool as code 6 with 8 bits. */
+    if (tensor->dtype.code == 1 && tensor->dtype.bits == 1) {
+      tensor->dtype.code = DL_BOOL;
+      tensor->dtype.bits = 8;
+    }
+    align_data_pointer(tensor);
+    op->call_args[i].value.v_tensor = tensor;
   }
   return BRIDGE_OK;
 }
@@ -153,6 +178,10 @@ static void op_run(void* run_context, void* param) {
   if (status != BRIDGE_OK) {
     /* Everything this frame owns is released; the op itself belongs to MXNet's deleter. */
     char message[BRIDGE_ERROR_CAPACITY];
+    /* MXNet's Python layer reorders multi-line messages as if they were tracebacks. */
+    for (char* c = error; *c; ++c) {
+      if (*c == '\n') *c = ' ';
+    }
     snprintf(message, sizeof message, "bridge_cffi: %.100s failed: %.900s", op->name,
              error[0] ? error : "the kernel reported an error without a message");
     bridge_raise_in_engine(message);
@@ -298,8 +327,7 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
       first_array = i;
       device_type = arg_type;
       device_id = arg_id;
-    } else if (!same_device_family(arg_type, device_type) ||
-               (device_type == MX_DEV_GPU && arg_id != device_id)) {
+    } else if (!same_device_family(arg_type, device_type) || arg_id != device_id) {
       return bridge_fail(error, BRIDGE_E_VALUE,
                          "argument %d is on device (type %d, id %d) but argument %d is on "
                          "(type %d, id %d); all arrays of one call must be on one device",
@@ -322,7 +350,7 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
   if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one operation");
   /* CPU-family arrays (cpu, cpu_pinned, cpu_shared) all run on the CPU engine. */
   op->device_type = device_type == MX_DEV_GPU ? MX_DEV_GPU : MX_DEV_CPU;
-  op->device_id = device_type == MX_DEV_GPU ? device_id : 0;
+  op->device_id = device_id;
   for (int32_t i = 0; i < num_args; ++i) {
     op->args[i] = args[i];
     if (args[i].kind != BRIDGE_ARG_TENSOR) continue;

@@ -88,12 +88,17 @@ static void release_array_references(pending_op* op) {
   }
 }
 
-static void op_free(void* param) {
-  pending_op* op = param;
+/* Frees an op that never reached the engine. */
+static void op_discard(pending_op* op) {
   release_array_references(op);
   if (op->kernel) op->kernel->release(op->kernel);
-  t_last_freed_op = op;
   free(op);
+}
+
+/* The engine's param deleter: called once, after the op ran or when MXNet dropped it. */
+static void op_free(void* param) {
+  t_last_freed_op = param;
+  op_discard(param);
   atomic_fetch_add(&g_ops_freed, 1);
 }
 
@@ -358,7 +363,7 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
     if (g_mx.MXNDArrayDetach(args[i].value.v_ptr, &op->args[i].value.v_ptr) != 0) {
       status = bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNDArrayDetach failed: %s",
                            (int)i, g_mx.MXGetLastError());
-      op_free(op);
+      op_discard(op);
       return status;
     }
   }
@@ -372,7 +377,11 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
     /* MXNet frees the op once it owns it, even when the push then fails (NaiveEngine runs the
      * op inside the push and rethrows its error); otherwise it is still ours to free. */
     status = bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
-    if (t_last_freed_op != op) op_free(op);
+    if (t_last_freed_op == op) {
+      atomic_fetch_add(&g_ops_pushed, 1); /* MXNet took it (and ran it, under NaiveEngine) */
+    } else {
+      op_discard(op);
+    }
     return status;
   }
   atomic_fetch_add(&g_ops_pushed, 1);

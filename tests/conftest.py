@@ -29,3 +29,21 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=REPO)
+
+
+def compile_c_kernels(output_dir: Path, compiler: str = "gcc") -> Path:
+    """Compile tests/c_kernels/scale_kernels.c against the public header into a shared library."""
+    library = output_dir / f"libscale_kernels_{compiler}.so"
+    subprocess.run(
+        [compiler, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+         "-I", str(REPO / "csrc" / "include"), str(REPO / "tests" / "c_kernels" / "scale_kernels.c"),
+         "-o", str(library)],
+        check=True, capture_output=True, text=True,
+    )
+    return library
+
+
+@pytest.fixture(scope="session")
+def c_kernel_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The protocol test kernels, built by gcc for this session."""
+    return compile_c_kernels(tmp_path_factory.mktemp("c_kernels"))

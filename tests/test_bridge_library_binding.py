@@ -1,0 +1,79 @@
+"""MXNet and tvm-ffi symbols are taken at run time from the loaded copies, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
+from bridge_cffi.library_binding import mapped_library_path
+from conftest import run_python
+
+PARTIAL_MXNET = """
+int MXGetVersion(int* out) { *out = 10901; return 0; }
+const char* MXGetLastError(void) { return "fake"; }
+int MXEnginePushSyncND(void) { return 0; }
+"""
+
+
+@pytest.mark.parametrize(("version", "refused"), [("1.4.1", True), ("1.5.0", True), ("1.5.1", False), ("1.9.1", False)])
+def test_mxnet_before_1_5_1_is_refused_with_the_reason(version: str, refused: bool) -> None:
+    problem = mxnet_version_problem(Version(version))
+    assert (problem is not None) == refused
+    if refused:
+        assert "NDArrayHandle*" in problem and "#15774" in problem and version in problem
+
+
+def test_mxnet_version_code_is_decoded() -> None:
+    assert decode_mxnet_version(10901) == Version("1.9.1")
+    assert decode_mxnet_version(10501) == Version("1.5.1")
+
+
+def test_bound_libraries_are_the_ones_python_loaded() -> None:
+    import mxnet
+    import tvm_ffi
+
+    assert tvm_ffi.__version__
+    assert mapped_library_path("libmxnet") == mxnet.base._LIB._name
+    assert mapped_library_path("libtvm_ffi") is not None
+
+
+def test_missing_symbol_is_named_with_the_library_path(tmp_path: Path) -> None:
+    source = tmp_path / "partial.c"
+    source.write_text(PARTIAL_MXNET)
+    library = tmp_path / "libpartial_mxnet.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    code = f"""
+import ctypes, json
+ctypes.CDLL({str(library)!r})  # loaded first, as MXNet would be
+from bridge_cffi._native import ffi, lib
+error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
+status = lib.bridge_mxnet_bind({str(library)!r}.encode(), error)
+print(json.dumps([status, ffi.string(error).decode()]))
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    status, message = json.loads(done.stdout)
+    assert status == 4  # BRIDGE_E_SYMBOL
+    assert message == f"symbol MXNDArrayToDLPack not found in {library}"
+
+
+def test_a_library_not_loaded_is_never_loaded_by_the_bridge(tmp_path: Path) -> None:
+    source = tmp_path / "unloaded.c"
+    source.write_text(PARTIAL_MXNET)
+    library = tmp_path / "libunloaded.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    code = f"""
+from bridge_cffi._native import ffi, lib
+error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
+print(lib.bridge_mxnet_bind({str(library)!r}.encode(), error), ffi.string(error).decode())
+print(open("/proc/self/maps").read().count("libunloaded"))
+"""
+    done = run_python(code)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("4 libmxnet at ") and "is not loaded in this process" in lines[0]
+    assert lines[1] == "0"

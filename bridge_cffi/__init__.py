@@ -7,7 +7,7 @@ protocol.h), so pip wheels built by different compilers and C++ ABIs work togeth
 from __future__ import annotations
 
 from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
-from bridge_cffi.counters import read_counters
+from bridge_cffi.counters import read_counters, wait_until_released
 from bridge_cffi.errors import (
     BridgeEngineError,
     BridgeError,
@@ -29,6 +29,7 @@ __all__ = [
     "Kernel",
     "load_c_kernel",
     "read_counters",
+    "wait_until_released",
     "synchronize",
     "to_mxnet_func",
 ]

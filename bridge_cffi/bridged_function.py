@@ -167,6 +167,11 @@ def synchronize() -> None:
     _raise_recorded_error()
 
 
+def _is_unbuilt_tvm(func: Any) -> bool:
+    kind = type(func)
+    return kind.__module__.startswith("tvm.") and kind.__name__ in {"PrimFunc", "IRModule"}
+
+
 def to_mxnet_func(
     func: Any,
     const_loc: Iterable[int] | None = None,
@@ -187,6 +192,12 @@ def to_mxnet_func(
     if name is not None and not isinstance(name, str):
         raise BridgeTypeError(f"name: expected a str, got {type(name).__name__}")
     ensure_ready()
+    if _is_unbuilt_tvm(func):
+        # Un-built TVM code carries its buffers' read/write sets and shapes: the wrapper can
+        # infer const_loc and allocate outputs (bridge_cffi/tvm_inference.py).
+        from bridge_cffi.tvm_inference import wrap_unbuilt
+
+        return wrap_unbuilt(func, const_loc, name=name, priority=int(priority))
     kernel = make_kernel(func, name)
     _check_arity(positions, kernel.arity, kernel.name)
     return BridgedFunction(kernel, positions, name or kernel.name, int(priority))

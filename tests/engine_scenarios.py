@@ -59,6 +59,8 @@ def main() -> None:
     results["error_raised_at"] = "wait" if raised_at == "none yet" else raised_at
     add(target, target, target)  # later work on the same array runs normally
     results["after_error"] = target.asnumpy().tolist()
+    mx.nd.waitall()
+    results["all_released"] = bridge_cffi.wait_until_released()
     counters = bridge_cffi.read_counters()
     results["dlpack_balanced"] = counters["dlpack_taken"] == counters["dlpack_deleted"]
     results["ops_balanced"] = counters["ops_pushed"] == counters["ops_freed"]

@@ -52,6 +52,7 @@ def test_engine_error_reaches_python_with_its_message(results, engine: str) -> N
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engine_releases_every_dlpack_tensor_and_operation(results, engine: str) -> None:  # type: ignore[no-untyped-def]
+    assert results[engine]["all_released"] is True
     assert results[engine]["dlpack_balanced"] is True
     assert results[engine]["ops_balanced"] is True
 

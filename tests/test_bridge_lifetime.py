@@ -39,6 +39,7 @@ def test_inputs_wrapper_and_module_may_be_dropped_while_pending() -> None:
     gc.collect()
     np.testing.assert_array_equal(z.asnumpy()[:4], [6.0, 6.0, 6.0, 6.0])
     mx.nd.waitall()
+    assert bridge_cffi.wait_until_released()
     assert bridge_cffi.read_counters()["kernels_alive"] == kernels_before
 
 
@@ -50,6 +51,7 @@ def test_every_dlpack_tensor_is_deleted_exactly_once() -> None:
     for _ in range(200):
         f(x, x[0:16], x, 1.0)  # three array arguments per call, all one variable
     mx.nd.waitall()
+    assert bridge_cffi.wait_until_released()
     after = bridge_cffi.read_counters()
     assert after["dlpack_taken"] - before["dlpack_taken"] == 600
     assert after["dlpack_deleted"] - before["dlpack_deleted"] == 600

@@ -68,6 +68,7 @@ def mxnet_version_problem(version: Version) -> str | None:
         return MXNET_TOO_OLD_REASON.format(found=version)
     return None
 
+
 # --- Facts used by the probe's verdicts (appended for abi_checks) ---------------------------
 
 #: First TVM release whose functions use the tvm-ffi ABI (TVMFFIAny, libtvm_ffi.so) instead of

@@ -1,0 +1,103 @@
+"""Gather Facts: find the libraries, run the child, read the chosen copies statically."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from abi_checks import dynamic, finder, ldcache
+from abi_checks.elf_static import ElfReadError, newest_versions, read_elf
+from abi_checks.facts import DynamicFacts, Facts, LibraryCopy, LibraryFacts
+from abi_checks.static_probe import probe_file
+
+log = logging.getLogger(__name__)
+
+#: Libraries each role's package loads with RTLD_GLOBAL before it (tvm loads libtvm_ffi.so
+#: first; libtvm_runtime.so's RUNPATH=$ORIGIN alone would not find it in tvm_ffi/lib).
+_PRELOADS: dict[str, tuple[str, ...]] = {
+    "tvm_runtime": ("tvm_ffi",),
+    "tvm_compiler": ("tvm_ffi", "tvm_runtime"),
+    "tvm": ("tvm_ffi", "tvm_runtime"),
+}
+
+
+def _choose(copies: list[LibraryCopy]) -> str | None:
+    for flag in ("mapped", "predicted"):
+        for copy in copies:
+            if getattr(copy, flag):
+                return copy.path
+    return copies[0].path if copies else None
+
+
+def system_facts() -> dict[str, str | None]:
+    """Where this system's libc and libstdc++ are and the newest versions they define."""
+    # Every key is always present (None when unknown): the JSON schema promises them.
+    result: dict[str, str | None] = dict.fromkeys(
+        ("libc_path", "glibc", "libstdcxx_path", "glibcxx", "cxxabi")
+    )
+    for key, soname in (("libc", "libc.so.6"), ("libstdcxx", "libstdc++.so.6")):
+        path = ldcache.system_library(soname)
+        result[f"{key}_path"] = path
+        if path is None:
+            continue
+        try:
+            newest = newest_versions(read_elf(path).version_definitions)
+        except ElfReadError as exc:
+            log.warning("%s", exc)
+            continue
+        for family, version in newest.items():
+            if family.lower() in result:
+                result[family.lower()] = version
+    return result
+
+
+def collect(run_dynamic: bool = True, timeout_s: float = dynamic.DEFAULT_TIMEOUT_S) -> Facts:
+    """Collect every fact the verdicts use, for the libraries this Python would load."""
+    facts = Facts(system=system_facts())
+    facts.dynamic = dynamic.run_child(timeout_s) if run_dynamic else None
+    mapped = facts.dynamic.mapped_libraries if facts.dynamic else []
+    for target in finder.TARGETS:
+        copies = finder.mark_mapped(finder.find_copies(target), mapped, target.filename)
+        if not copies and target.role == "tvm":
+            continue  # libtvm.so is only present in older or source builds
+        facts.libraries[target.role] = LibraryFacts(
+            role=target.role,
+            name=target.filename,
+            path=_choose(copies),
+            package_version=finder.package_version(target.distributions),
+            copies=copies,
+        )
+    bridge = finder.find_bridge_extension()
+    bridge_name = os.path.basename(bridge[0].path) if bridge else "bridge_cffi/_native*.so"
+    bridge = finder.mark_mapped(bridge, mapped, bridge_name)
+    facts.libraries["bridge_extension"] = LibraryFacts(
+        role="bridge_extension", name=bridge_name, path=_choose(bridge), copies=bridge
+    )
+    _fill_versions(facts, facts.dynamic)
+    _probe_static(facts)
+    return facts
+
+
+def _fill_versions(facts: Facts, dyn: DynamicFacts | None) -> None:
+    if dyn is None:
+        return
+    mx = facts.libraries.get("mxnet")
+    if mx and dyn.mxnet_version:
+        mx.package_version = dyn.mxnet_version
+
+
+def _probe_static(facts: Facts) -> None:
+    tvm_version = (facts.libraries.get("tvm_runtime") or LibraryFacts("", "", None)).package_version
+    for role, lib in facts.libraries.items():
+        if lib.path is None:
+            lib.error = f"{lib.name} not found"
+            continue
+        preloaded: dict[str, str] = {}
+        for dep_role in _PRELOADS.get(role, ()):
+            dep = facts.libraries.get(dep_role)
+            if dep and dep.path:
+                preloaded[dep.name] = dep.path
+        try:
+            lib.static = probe_file(lib.path, role, preloaded, tvm_version)
+        except ElfReadError as exc:
+            lib.error = str(exc)

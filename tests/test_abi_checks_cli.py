@@ -1,0 +1,210 @@
+"""The abi_checks command: finding copies, the child process, the reports and their keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
+
+from abi_checks import cli, finder
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Frozen JSON keys (SCHEMA.md). Adding a key is fine (add it here too); renaming or removing
+# one is a schema change and needs a new schema_version.
+TOP_KEYS = {"schema_version", "mode", "exit_code", "system", "libraries", "dynamic", "verdicts"}
+SYSTEM_KEYS = {"libc_path", "glibc", "libstdcxx_path", "glibcxx", "cxxabi"}
+LIBRARY_KEYS = {"role", "name", "path", "package_version", "copies", "static", "error"}
+COPY_KEYS = {"path", "realpath", "sources", "same_file_as", "predicted", "mapped"}
+STATIC_KEYS = {
+    "soname",
+    "compiler",
+    "string_abi",
+    "cxx11_symbols",
+    "cpp_symbols",
+    "needed",
+    "rpath",
+    "runpath",
+    "needs_newest",
+    "system_provides_newest",
+    "required_symbols_missing",
+    "optional_symbols_missing",
+    "exports_legacy_bridge",
+    "throw_symbol_in_tree",
+    "loadable",
+    "dependencies",
+    "missing_libraries",
+    "missing_symbols",
+    "missing_versions",
+    "problems",
+    "remedies",
+}
+COMPILER_KEYS = {"family", "version", "strings"}
+DEPENDENCY_KEYS = {"soname", "needed_by", "path", "how"}
+SELFTEST_KEYS = {"ok", "detail"}
+DYNAMIC_KEYS = {
+    "ran",
+    "error",
+    "stages_completed",
+    "mxnet_version",
+    "mxnet_version_code",
+    "mxnet_lib_path",
+    "mxnet_error",
+    "mxnet_features",
+    "tvm_version",
+    "tvm_error",
+    "tvm_ffi_version",
+    "tvm_ffi_error",
+    "dlpack_layout",
+    "view_identity",
+    "throw_symbol",
+    "bridge_available",
+    "bridge_detail",
+    "bridge_run_context_layout",
+    "bridge_view_identity",
+    "bridge_error_mode",
+    "mapped_libraries",
+}
+VERDICT_KEYS = {"name", "status", "reasons", "remedy"}
+
+
+@pytest.fixture(scope="module")
+def module_report() -> tuple[int, dict]:
+    """`python -m abi_checks --json` run as a user would, from another directory."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests check
+        [sys.executable, "-m", "abi_checks", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
+        timeout=180,
+    )
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_python_m_abi_checks_exits_0_for_the_real_wheels(module_report: tuple[int, dict]) -> None:
+    code, report = module_report
+    assert code == 0 and report["exit_code"] == 0
+    statuses = {v["name"]: v["status"] for v in report["verdicts"]}
+    assert statuses == {
+        "bridge-async": "ok",
+        "bridge-recorded-errors": "ok",
+        "legacy-mxtvmbridge": "unsafe",
+    }
+
+
+def test_json_keys_are_the_frozen_schema(module_report: tuple[int, dict]) -> None:
+    _, report = module_report
+    assert set(report) == TOP_KEYS and report["schema_version"] == 1 and report["mode"] == "full"
+    assert set(report["system"]) == SYSTEM_KEYS
+    assert set(report["dynamic"]) == DYNAMIC_KEYS
+    for name in (
+        "dlpack_layout",
+        "view_identity",
+        "throw_symbol",
+        "bridge_run_context_layout",
+        "bridge_view_identity",
+    ):
+        assert set(report["dynamic"][name]) == SELFTEST_KEYS
+    assert {"mxnet", "tvm_ffi", "tvm_runtime", "bridge_extension"} <= set(report["libraries"])
+    for lib in report["libraries"].values():
+        assert set(lib) == LIBRARY_KEYS
+        assert all(set(c) == COPY_KEYS for c in lib["copies"])
+        if lib["static"] is not None:
+            assert set(lib["static"]) == STATIC_KEYS
+            assert set(lib["static"]["compiler"]) == COMPILER_KEYS
+            assert all(set(d) == DEPENDENCY_KEYS for d in lib["static"]["dependencies"])
+    assert all(set(v) == VERDICT_KEYS for v in report["verdicts"])
+
+
+def test_text_report_has_a_table_per_library_and_the_verdicts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["--no-dynamic"])
+    out = capsys.readouterr().out
+    assert code == 1  # without the child the view-identity self-test cannot confirm aliasing
+    for heading in (
+        "== libmxnet.so (mxnet) ==",
+        "== libtvm_ffi.so (tvm_ffi) ==",
+        "== libtvm_runtime.so (tvm_runtime) ==",
+        "== verdicts ==",
+    ):
+        assert heading in out
+    assert "GLIBCXX_3.4.19" in out and "gcc 4.8.5" in out
+    assert "legacy-mxtvmbridge      UNSAFE" in out
+
+
+def test_mxnet_library_path_copy_is_listed_beside_the_package_copy_and_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "libmxnet.so"
+    shutil.copyfile(PACKAGE_LIBMXNET, copy)
+    for dep in ("libopenblas.so.0", "libgfortran.so.3"):  # found through the copy's $ORIGIN
+        (tmp_path / dep).symlink_to(PACKAGE_LIBMXNET.parent / dep)
+    monkeypatch.setenv("MXNET_LIBRARY_PATH", str(copy))
+    code = cli.main(["--json"])
+    report = json.loads(capsys.readouterr().out)
+    copies = {c["path"]: c for c in report["libraries"]["mxnet"]["copies"]}
+    assert code == 0
+    assert copies[str(copy)]["sources"] == ["MXNET_LIBRARY_PATH"]
+    assert copies[str(copy)]["predicted"] and copies[str(copy)]["mapped"]
+    package = copies[str(PACKAGE_LIBMXNET)]
+    assert package["sources"] == ["package"] and not package["mapped"]
+    assert report["libraries"]["mxnet"]["path"] == str(copy)
+    assert report["dynamic"]["mxnet_lib_path"] == str(copy)
+
+
+def test_unusable_mxnet_library_is_a_child_finding_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = build_shared(tmp_path, "libmxnet.so", c_functions(["MXGetVersion", "MXGetLastError"]))
+    monkeypatch.setenv("MXNET_LIBRARY_PATH", str(fake))
+    code = cli.main(["--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert report["dynamic"]["mxnet_error"]  # import mxnet failed in the child, not here
+    verdict = report["verdicts"][0]
+    assert verdict["status"] == "unavailable"
+    assert any("MXEnginePushSyncND" in r for r in verdict["reasons"])
+
+
+def test_child_timeout_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["--json", "--timeout", "0.05"])
+    report = json.loads(capsys.readouterr().out)
+    assert "timed out" in report["dynamic"]["error"]
+    assert code == 1
+
+
+def test_child_crash_is_reported_with_the_signal_and_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A libmxnet.so whose constructor aborts: the child dies while importing mxnet.
+    fake = build_shared(
+        tmp_path,
+        "libmxnet.so",
+        "#include <stdlib.h>\n__attribute__((constructor)) static void boom(void) { abort(); }\n"
+        + c_functions(["MXGetVersion"]),
+    )
+    monkeypatch.setenv("MXNET_LIBRARY_PATH", str(fake))
+    code = cli.main(["--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert "killed by SIGABRT during stage 'mxnet'" in report["dynamic"]["error"]
+    assert code == 2  # and the fake's missing symbols still make the bridge unavailable
+
+
+def test_symlinked_mxnet_library_path_is_listed_as_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = tmp_path / "libmxnet.so"
+    link.symlink_to(PACKAGE_LIBMXNET)
+    monkeypatch.setenv("MXNET_LIBRARY_PATH", str(link))
+    copies = {c.path: c for c in finder.find_copies(finder.TARGETS[0])}
+    assert copies[str(link)].realpath == str(PACKAGE_LIBMXNET) and copies[str(link)].predicted
+    assert copies[str(PACKAGE_LIBMXNET)].same_file_as == str(link)

@@ -1,0 +1,132 @@
+"""Verdicts for the installed wheels (mxnet 1.9.1 + TVM 0.27), and each rule from altered facts."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.version import Version
+
+from abi_checks import requirements, verdicts
+from abi_checks.collect import collect
+from abi_checks.facts import Facts, SelfTest
+
+
+@pytest.fixture(scope="module")
+def real_facts() -> Facts:
+    """Facts about this Python's real wheels, child process included (collected once)."""
+    return collect()
+
+
+def by_name(facts: Facts) -> dict[str, verdicts.Verdict]:
+    return {v.name: v for v in verdicts.evaluate(facts)}
+
+
+def altered(facts: Facts) -> Facts:
+    return copy.deepcopy(facts)
+
+
+# ------------------------------------------------------------------ the real wheels
+
+
+def test_real_wheels_were_probed_in_a_child(real_facts: Facts) -> None:
+    dyn = real_facts.dynamic
+    assert dyn is not None and dyn.error is None
+    assert (dyn.mxnet_version, dyn.mxnet_version_code) == ("1.9.1", 10901)
+    assert dyn.tvm_version is not None and Version(dyn.tvm_version) >= Version("0.27")
+    assert dyn.dlpack_layout.ok and dyn.view_identity.ok and dyn.throw_symbol.ok
+    assert "CUDA" in dyn.mxnet_features
+
+
+def test_real_wheels_run_the_bridge_async_without_degradation(real_facts: Facts) -> None:
+    verdict = by_name(real_facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "ok", verdict.reasons
+    assert verdicts.exit_code(verdicts.evaluate(real_facts)) == 0
+
+
+def test_real_wheels_keep_recorded_errors_as_an_inactive_fallback(real_facts: Facts) -> None:
+    verdict = by_name(real_facts)[verdicts.BRIDGE_RECORDED]
+    assert verdict.status == "ok"
+    assert verdict.reasons[0].startswith("not active")
+
+
+def test_real_wheels_make_the_legacy_bridge_unsafe_and_say_why(real_facts: Facts) -> None:
+    verdict = by_name(real_facts)[verdicts.LEGACY]
+    assert verdict.status == "unsafe"
+    text = " ".join(verdict.reasons)
+    assert "compilers differ" in text and "gcc 4.8.5" in text and "gcc 14" in text
+    assert "std::string ABI differs" in text and "old ABI" in text and "C++11 ABI" in text
+    assert "tvm-ffi ABI" in text and "returns 0 and never calls the function" in text
+    assert any("use this bridge" in r for r in verdict.remedy)
+
+
+# ------------------------------------------------------------------ rules, from altered facts
+
+
+def test_mxnet_1_5_0_is_unsupported_with_the_reason_from_requirements(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.dynamic.mxnet_version_code = 10500
+    found = by_name(facts)
+    reason = requirements.MXNET_TOO_OLD_REASON.format(found="1.5.0")
+    for name in (verdicts.BRIDGE_ASYNC, verdicts.BRIDGE_RECORDED):
+        assert found[name].status == "unavailable"
+        assert reason in found[name].reasons
+    assert verdicts.exit_code(list(found.values())) == 2
+
+
+def test_missing_throw_symbol_switches_to_recorded_errors(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.dynamic.throw_symbol = SelfTest(False, "not resolvable")
+    found = by_name(facts)
+    assert found[verdicts.BRIDGE_ASYNC].status == "degraded"
+    assert any(requirements.ENGINE_THROW_SYMBOL in r for r in found[verdicts.BRIDGE_ASYNC].reasons)
+    assert found[verdicts.BRIDGE_RECORDED].status == "degraded"
+    assert found[verdicts.BRIDGE_RECORDED].reasons[0].startswith("active")
+    assert verdicts.exit_code(list(found.values())) == 1
+
+
+def test_failed_view_identity_self_test_makes_the_bridge_unsafe(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.dynamic.view_identity = SelfTest(False, "view identity self-test failed: x[0:2] differs")
+    assert by_name(facts)[verdicts.BRIDGE_ASYNC].status == "unsafe"
+
+
+def test_missing_required_mxnet_symbol_makes_the_bridge_unavailable(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.libraries["mxnet"].static.required_symbols_missing = ["MXEnginePushSyncND"]
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "unavailable"
+    assert any("MXEnginePushSyncND" in r for r in verdict.reasons)
+
+
+def test_child_crash_is_a_degradation_not_a_crash(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.dynamic.error = "probe child killed by SIGSEGV during stage 'tvm'"
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "degraded" and "SIGSEGV" in " ".join(verdict.reasons)
+
+
+def test_legacy_bridge_is_unavailable_when_mxnet_does_not_export_it(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.libraries["mxnet"].static.exports_legacy_bridge = False
+    assert by_name(facts)[verdicts.LEGACY].status == "unavailable"
+
+
+def test_legacy_bridge_is_ok_for_a_matching_packedfunc_era_pair(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    rt = facts.libraries["tvm_runtime"]
+    rt.static.string_abi = "old"
+    rt.static.compiler = copy.deepcopy(facts.libraries["mxnet"].static.compiler)
+    rt.static.needed = [n for n in rt.static.needed if n != "libtvm_ffi.so"]
+    rt.package_version = facts.dynamic.tvm_version = "0.8.0"
+    assert by_name(facts)[verdicts.LEGACY].status == "ok"
+
+
+@given(st.integers(0, 3), st.integers(0, 99), st.integers(0, 99))
+def test_only_mxnet_from_1_5_1_on_is_supported(major: int, minor: int, patch: int) -> None:
+    version = requirements.decode_mxnet_version(major * 10000 + minor * 100 + patch)
+    assert version == Version(f"{major}.{minor}.{patch}")
+    supported = requirements.mxnet_version_problem(version) is None
+    assert supported == (version >= Version("1.5.1"))

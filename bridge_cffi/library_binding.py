@@ -39,6 +39,25 @@ def _mxnet_library() -> tuple[str, str]:
     return path, mxnet.__version__
 
 
+def check_mxnet_supported(library_path: str, version_code: int) -> None:
+    """Refuse, with the probe's reasons, an MXNet the bridge cannot work with.
+
+    The same rules as ``python -m abi_checks``'s bridge-async verdict (version and required
+    symbols), so the bridge refuses up front instead of failing later.
+    """
+    from abi_checks.api import bridge_blockers
+
+    problem = mxnet_version_problem(decode_mxnet_version(version_code))
+    if problem:
+        raise BridgeLibraryError(problem)
+    blockers = bridge_blockers(library_path, version_code)
+    if blockers:
+        raise BridgeLibraryError(
+            "the bridge cannot work with this MXNet: " + "; ".join(blockers)
+            + " (run `python -m abi_checks` for the full report)"
+        )
+
+
 def bind_mxnet() -> None:
     """Resolve MXNet's C API (and pick the engine error mode) from the loaded libmxnet."""
     global _mxnet_bound
@@ -57,9 +76,7 @@ def bind_mxnet() -> None:
         code = ctypes.c_int()
         if mxnet.base._LIB.MXGetVersion(ctypes.byref(code)) != 0:
             raise BridgeLibraryError(f"MXGetVersion failed in {path}")
-        problem = mxnet_version_problem(decode_mxnet_version(code.value))
-        if problem:
-            raise BridgeLibraryError(problem)
+        check_mxnet_supported(path, code.value)
         error = new_error_buffer()
         status = lib.bridge_mxnet_bind(path.encode(), error)
         if status != lib.BRIDGE_OK:

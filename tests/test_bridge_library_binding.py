@@ -10,7 +10,8 @@ import pytest
 from packaging.version import Version
 
 from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
-from bridge_cffi.library_binding import mapped_library_path
+from bridge_cffi.errors import BridgeLibraryError
+from bridge_cffi.library_binding import check_mxnet_supported, mapped_library_path
 from conftest import run_python
 
 PARTIAL_MXNET = """
@@ -77,3 +78,21 @@ print(open("/proc/self/maps").read().count("libunloaded"))
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("4 libmxnet at ") and "is not loaded in this process" in lines[0]
     assert lines[1] == "0"
+
+
+def test_bridge_refuses_with_the_probes_reasons(tmp_path: Path) -> None:
+    source = tmp_path / "partial.c"
+    source.write_text(PARTIAL_MXNET)
+    library = tmp_path / "libpartial_mxnet.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    with pytest.raises(BridgeLibraryError, match="MXNDArrayToDLPack") as refused:
+        check_mxnet_supported(str(library), 10901)
+    assert "abi_checks" in str(refused.value)
+    with pytest.raises(BridgeLibraryError, match="#15774"):
+        check_mxnet_supported(str(library), 10500)
+
+
+def test_installed_mxnet_passes_the_probes_checks() -> None:
+    import mxnet
+
+    check_mxnet_supported(mxnet.base._LIB._name, 10901)

@@ -14,7 +14,7 @@ from bridge_cffi.errors import (
     BridgeEngineError,
     BridgeTypeError,
     BridgeValueError,
-    check,
+    error_class as _error_class,
     new_error_buffer,
 )
 from bridge_cffi.kernels import Kernel, make_kernel
@@ -57,14 +57,27 @@ def _check_arity(const_loc: frozenset[int], arity: int | None, where: str) -> No
         )
 
 
+_TENSOR = lib.BRIDGE_ARG_TENSOR
+_INT = lib.BRIDGE_ARG_INT
+_FLOAT = lib.BRIDGE_ARG_FLOAT
+_BOOL = lib.BRIDGE_ARG_BOOL
+
+
 class BridgedFunction:
     """A callable pushing one MXNet engine operation per call; see :func:`to_mxnet_func`."""
 
-    __slots__ = ("_kernel", "_const_loc", "_priority", "_name", "_name_bytes", "__weakref__")
+    __slots__ = ("_kernel", "_pointer", "_const_loc", "_const_flags", "_first_out_of_range",
+                 "_arity", "_priority", "_name", "_name_bytes", "__weakref__")
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int) -> None:
         self._kernel = kernel
+        self._pointer = kernel.pointer
         self._const_loc = const_loc
+        # Planned once: position i is read-only when _const_flags[i] is 1.
+        size = max(const_loc) + 1 if const_loc else 0
+        self._const_flags = bytes(1 if i in const_loc else 0 for i in range(size))
+        self._first_out_of_range = size  # a call with fewer arguments leaves const_loc dangling
+        self._arity = kernel.arity
         self._priority = priority
         self._name = name
         self._name_bytes = name.encode()
@@ -82,7 +95,12 @@ class BridgedFunction:
     @property
     def arity(self) -> int | None:
         """Number of arguments the function takes, or None when unknown in advance."""
-        return self._kernel.arity
+        return self._arity
+
+    @property
+    def kernel(self) -> Kernel:
+        """The protocol kernel each call runs."""
+        return self._kernel
 
     def __repr__(self) -> str:
         return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}>"
@@ -90,50 +108,67 @@ class BridgedFunction:
     def __call__(self, *args: Any) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""
         count = len(args)
-        arity = self._kernel.arity
-        if arity is not None and count != arity:
-            raise BridgeTypeError(f"{self._name} takes {arity} arguments, got {count}")
-        for position in self._const_loc:
-            if position >= count:
-                raise BridgeValueError(
-                    f"const_loc: position {position} out of range for a call with {count} "
-                    f"arguments"
-                )
-        _raise_recorded_error()
-        c_args = ffi.new("bridge_arg[]", count)
-        written = ffi.new("uint8_t[]", count)
-        for position, value in enumerate(args):
-            slot = c_args[position]
+        if count != self._arity and self._arity is not None:
+            raise BridgeTypeError(f"{self._name} takes {self._arity} arguments, got {count}")
+        if count < self._first_out_of_range:
+            self._raise_const_loc_out_of_range(count)
+        # One flat list of (kind, value) pairs: the cheapest shape for cffi to convert.
+        packed = [0] * (2 * count)
+        floats = None
+        slot = 0
+        for value in args:
             if isinstance(value, NDArray):
-                slot.kind = lib.BRIDGE_ARG_TENSOR
-                slot.value.v_int64 = value.handle.value
-                written[position] = position not in self._const_loc
-                continue
-            if position in self._const_loc:
-                raise BridgeValueError(
-                    f"const_loc: argument {position} is a {type(value).__name__}, but const_loc "
-                    f"may only name array arguments"
-                )
-            if isinstance(value, (bool, np.bool_)):
-                slot.kind = lib.BRIDGE_ARG_BOOL
-                slot.value.v_int64 = int(bool(value))
-            elif isinstance(value, numbers.Integral):
-                if not _INT64_MIN <= int(value) <= _INT64_MAX:
-                    raise BridgeValueError(
-                        f"argument {position}: the int {value} does not fit in int64"
-                    )
-                slot.kind = lib.BRIDGE_ARG_INT
-                slot.value.v_int64 = int(value)
-            elif isinstance(value, numbers.Real):
-                slot.kind = lib.BRIDGE_ARG_FLOAT
-                slot.value.v_float64 = float(value)
+                packed[slot] = _TENSOR
+                packed[slot + 1] = value.handle.value
             else:
-                raise BridgeTypeError(_wrong_type_message(position, value))
-        error = new_error_buffer()
-        status = lib.bridge_mxnet_push(self._kernel.pointer, c_args, written, count,
-                                       self._priority, self._name_bytes, error)
+                self._pack_scalar(packed, slot, value)
+                if packed[slot] == _FLOAT:
+                    if floats is None:
+                        floats = [0.0] * count
+                    floats[slot >> 1] = float(value)
+            slot += 2
+        status = lib.bridge_mxnet_call(self._pointer, count, packed,
+                                       ffi.NULL if floats is None else floats,
+                                       self._const_flags, len(self._const_flags),
+                                       self._priority, self._name_bytes)
         if status != lib.BRIDGE_OK:
-            check(status, error, self._name)
+            self._raise_call_error(status)
+
+    def _pack_scalar(self, packed: list[int], slot: int, value: Any) -> None:
+        position = slot >> 1
+        if position in self._const_loc:
+            raise BridgeValueError(
+                f"const_loc: argument {position} is a {type(value).__name__}, but const_loc "
+                f"may only name array arguments"
+            )
+        if isinstance(value, (bool, np.bool_)):
+            packed[slot] = _BOOL
+            packed[slot + 1] = 1 if value else 0
+        elif isinstance(value, numbers.Integral):
+            if not _INT64_MIN <= int(value) <= _INT64_MAX:
+                raise BridgeValueError(f"argument {position}: the int {value} does not fit in int64")
+            packed[slot] = _INT
+            packed[slot + 1] = int(value)
+        elif isinstance(value, numbers.Real):
+            packed[slot] = _FLOAT
+        else:
+            raise BridgeTypeError(_wrong_type_message(position, value))
+
+    def _raise_const_loc_out_of_range(self, count: int) -> None:
+        position = min(p for p in self._const_loc if p >= count)
+        raise BridgeValueError(
+            f"const_loc: position {position} out of range for a call with {count} arguments"
+        )
+
+    def _raise_call_error(self, status: int) -> None:
+        message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
+        if status == lib.BRIDGE_E_RECORDED:
+            raise BridgeEngineError(
+                f"an earlier bridged operation failed on the engine: {message} "
+                f"(this call was not pushed)",
+                status,
+            )
+        raise _error_class(status)(f"{self._name}: {message}", status)
 
 
 def _wrong_type_message(position: int, value: Any) -> str:

@@ -43,7 +43,13 @@ _BY_CODE: dict[int, type[BridgeError]] = {
     lib.BRIDGE_E_KERNEL: BridgeKernelError,
     lib.BRIDGE_E_STATE: BridgeError,
     lib.BRIDGE_E_MEMORY: BridgeError,
+    lib.BRIDGE_E_RECORDED: BridgeEngineError,
 }
+
+
+def error_class(code: int) -> type[BridgeError]:
+    """The exception class for a BRIDGE_E_* code."""
+    return _BY_CODE.get(code, BridgeError)
 
 
 def new_error_buffer():  # type: ignore[no-untyped-def]  # cffi cdata has no static type
@@ -58,4 +64,4 @@ def check(code: int, error_buffer, context: str = "") -> None:  # type: ignore[n
     message = ffi.string(error_buffer).decode("utf-8", "replace")
     if context:
         message = f"{context}: {message}"
-    raise _BY_CODE.get(code, BridgeError)(message, code)
+    raise error_class(code)(message, code)

@@ -107,6 +107,9 @@ extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpa
 int32_t bridge_fail(char* error, int32_t code, const char* format, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* True when an engine error was recorded and not yet taken (cheap: one atomic load). */
+bool bridge_recorded_error_pending(void);
+
 /* Report a kernel failure from an engine thread. In engine-exception mode this throws into
  * MXNet's engine and does not return: the caller must own nothing at this point. */
 void bridge_raise_in_engine(const char* message);

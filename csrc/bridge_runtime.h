@@ -21,6 +21,10 @@
 #define BRIDGE_E_KERNEL 5    /* a kernel failed or was refused */
 #define BRIDGE_E_STATE 6     /* the bridge is not initialised for this call */
 #define BRIDGE_E_MEMORY 7    /* out of memory */
+#define BRIDGE_E_RECORDED 8  /* an earlier operation failed on the engine (recorded mode) */
+
+/* Most arguments one call may take. */
+#define BRIDGE_MAX_CALL_ARGS 1024
 
 /* How an error raised by a kernel on an engine thread reaches Python. */
 #define BRIDGE_ERRORS_ENGINE_EXCEPTION 1 /* thrown into MXNet's engine, raised at the next wait */
@@ -81,6 +85,25 @@ void bridge_kernel_release(bridge_kernel* kernel);
  */
 int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                           int32_t num_args, int32_t priority, const char* name, char* error);
+
+/* Benchmark floor: push `iterations` no-op operations reading handles[0..num_const) and
+ * writing the next num_mutable handles, each taking DLPack views at push time, from C. */
+int32_t bridge_floor_push_many(void** handles, int32_t num_const, int32_t num_mutable,
+                               int64_t iterations, char* error);
+
+/*
+ * The per-call entry used by the Python wrapper: like bridge_mxnet_push, with argument i given
+ * as kinds_and_values[2i] (a BRIDGE_ARG_* kind) and kinds_and_values[2i+1] (an NDArrayHandle
+ * address, an int, or 0/1 for a bool); a float's value is floats[i]. An array at position i is
+ * read-only when i < num_const_flags and const_flags[i] != 0, else written. In recorded-error
+ * mode a pending engine error is returned first (BRIDGE_E_RECORDED) and nothing is pushed.
+ * On failure the message is in bridge_last_error().
+ */
+int32_t bridge_mxnet_call(bridge_kernel* kernel, int32_t num_args, const int64_t* kinds_and_values,
+                          const double* floats, const char* const_flags, int32_t num_const_flags,
+                          int32_t priority, const char* name);
+/* The message of this thread's last failed bridge_mxnet_call. */
+const char* bridge_last_error(void);
 
 /* Counters that tests read: operations pushed, run, freed; DLPack deleters called. */
 typedef struct {

@@ -40,8 +40,6 @@ enum { MX_DEFAULT_STORAGE = 0 };
 enum { DL_CPU = 1, DL_CUDA = 2, DL_BOOL = 6 };
 /* Alignment of the DLTensor data pointers handed to kernels (TVM's kAllocAlignment). */
 enum { BRIDGE_DATA_ALIGNMENT = 64 };
-/* Bounds the stack arrays used to plan one call's dependencies. */
-enum { BRIDGE_MAX_ARGS = 1024 };
 
 /* One pending operation, allocated as a single block; freed by the engine's param deleter. */
 typedef struct {
@@ -309,9 +307,9 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
     return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
   }
   if (kernel == NULL) return bridge_fail(error, BRIDGE_E_VALUE, "kernel is NULL");
-  if (num_args < 0 || num_args > BRIDGE_MAX_ARGS) {
+  if (num_args < 0 || num_args > BRIDGE_MAX_CALL_ARGS) {
     return bridge_fail(error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %d",
-                       BRIDGE_MAX_ARGS, (int)num_args);
+                       BRIDGE_MAX_CALL_ARGS, (int)num_args);
   }
   if (kernel->num_args >= 0 && kernel->num_args != num_args) {
     return bridge_fail(error, BRIDGE_E_TYPE, "%s takes %d arguments, got %d", kernel->name,

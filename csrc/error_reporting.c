@@ -16,6 +16,9 @@ atomic_int g_error_mode = 0;
 static pthread_mutex_t g_recorded_lock = PTHREAD_MUTEX_INITIALIZER;
 static char g_recorded_message[BRIDGE_ERROR_CAPACITY];
 static int64_t g_recorded_count = 0;
+static atomic_bool g_recorded_pending = false;
+
+bool bridge_recorded_error_pending(void) { return atomic_load(&g_recorded_pending); }
 
 int32_t bridge_fail(char* error, int32_t code, const char* format, ...) {
   va_list args;
@@ -35,6 +38,7 @@ static void record_error(const char* message) {
     snprintf(g_recorded_message, sizeof g_recorded_message, "%s", message);
   }
   g_recorded_count++;
+  atomic_store(&g_recorded_pending, true);
   pthread_mutex_unlock(&g_recorded_lock);
 }
 
@@ -49,6 +53,7 @@ int32_t bridge_take_recorded_error(char* error) {
       snprintf(error, BRIDGE_ERROR_CAPACITY, "%s", g_recorded_message);
     }
     g_recorded_count = 0;
+    atomic_store(&g_recorded_pending, false);
     had_error = 1;
   }
   pthread_mutex_unlock(&g_recorded_lock);

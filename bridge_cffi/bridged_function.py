@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,8 @@ from bridge_cffi.errors import (
     BridgeEngineError,
     BridgeTypeError,
     BridgeValueError,
-    error_class as _error_class,
+    check,
+    error_class,
     new_error_buffer,
 )
 from bridge_cffi.kernels import Kernel, make_kernel
@@ -66,21 +68,21 @@ _BOOL = lib.BRIDGE_ARG_BOOL
 class BridgedFunction:
     """A callable pushing one MXNet engine operation per call; see :func:`to_mxnet_func`."""
 
-    __slots__ = ("_kernel", "_pointer", "_const_loc", "_const_flags", "_first_out_of_range",
-                 "_arity", "_priority", "_name", "_name_bytes", "__weakref__")
+    __slots__ = ("_kernel", "_plan", "_const_loc", "_name", "__weakref__")
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int) -> None:
         self._kernel = kernel
-        self._pointer = kernel.pointer
         self._const_loc = const_loc
-        # Planned once: position i is read-only when _const_flags[i] is 1.
-        size = max(const_loc) + 1 if const_loc else 0
-        self._const_flags = bytes(1 if i in const_loc else 0 for i in range(size))
-        self._first_out_of_range = size  # a call with fewer arguments leaves const_loc dangling
-        self._arity = kernel.arity
-        self._priority = priority
         self._name = name
-        self._name_bytes = name.encode()
+        # Planned once in C: kernel, read-only positions, priority and name. A call then
+        # passes only its packed arguments.
+        size = max(const_loc) + 1 if const_loc else 0
+        flags = bytes(1 if i in const_loc else 0 for i in range(size))
+        out = ffi.new("bridge_call_plan**")
+        error = new_error_buffer()
+        check(lib.bridge_call_plan_new(kernel.pointer, flags, size, priority, name.encode(),
+                                       out, error), error, name)
+        self._plan = ffi.gc(out[0], lib.bridge_call_plan_free)
 
     @property
     def name(self) -> str:
@@ -95,7 +97,7 @@ class BridgedFunction:
     @property
     def arity(self) -> int | None:
         """Number of arguments the function takes, or None when unknown in advance."""
-        return self._arity
+        return self._kernel.arity
 
     @property
     def kernel(self) -> Kernel:
@@ -107,68 +109,57 @@ class BridgedFunction:
 
     def __call__(self, *args: Any) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""
-        count = len(args)
-        if count != self._arity and self._arity is not None:
-            raise BridgeTypeError(f"{self._name} takes {self._arity} arguments, got {count}")
-        if count < self._first_out_of_range:
-            self._raise_const_loc_out_of_range(count)
-        # One flat list of (kind, value) pairs: the cheapest shape for cffi to convert.
-        packed = [0] * (2 * count)
-        floats = None
-        slot = 0
+        # Each argument becomes 16 bytes: an int64 kind, then int64 or double payload bits.
+        layout = "="
+        values: list[Any] = []
         for value in args:
             if isinstance(value, NDArray):
-                packed[slot] = _TENSOR
-                packed[slot + 1] = value.handle.value
+                layout += "qq"
+                values += (_TENSOR, value.handle.value)
+            elif value.__class__ is float:
+                layout += "qd"
+                values += (_FLOAT, value)
             else:
-                self._pack_scalar(packed, slot, value)
-                if packed[slot] == _FLOAT:
-                    if floats is None:
-                        floats = [0.0] * count
-                    floats[slot >> 1] = float(value)
-            slot += 2
-        status = lib.bridge_mxnet_call(self._pointer, count, packed,
-                                       ffi.NULL if floats is None else floats,
-                                       self._const_flags, len(self._const_flags),
-                                       self._priority, self._name_bytes)
-        if status != lib.BRIDGE_OK:
-            self._raise_call_error(status)
+                layout += _pack_scalar(values, len(values) >> 1, value)
+        try:
+            packed = _pack(layout, *values)
+        except struct.error:
+            _raise_int_out_of_range(args)
+            raise
+        status = lib.bridge_call(self._plan, len(args), packed)
+        if status:
+            message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
+            if status == lib.BRIDGE_E_RECORDED:
+                raise BridgeEngineError(
+                    f"an earlier bridged operation failed on the engine: {message} "
+                    f"(this call was not pushed)",
+                    status,
+                )
+            raise error_class(status)(f"{self._name}: {message}", status)
 
-    def _pack_scalar(self, packed: list[int], slot: int, value: Any) -> None:
-        position = slot >> 1
-        if position in self._const_loc:
-            raise BridgeValueError(
-                f"const_loc: argument {position} is a {type(value).__name__}, but const_loc "
-                f"may only name array arguments"
-            )
-        if isinstance(value, (bool, np.bool_)):
-            packed[slot] = _BOOL
-            packed[slot + 1] = 1 if value else 0
-        elif isinstance(value, numbers.Integral):
+
+_pack = struct.pack
+
+
+def _pack_scalar(values: list[Any], position: int, value: Any) -> str:
+    """Append a non-array argument's kind and payload; return its struct layout."""
+    if isinstance(value, (bool, np.bool_)):
+        values += (_BOOL, 1 if value else 0)
+        return "qq"
+    if isinstance(value, numbers.Integral):
+        values += (_INT, int(value))
+        return "qq"
+    if isinstance(value, numbers.Real):
+        values += (_FLOAT, float(value))
+        return "qd"
+    raise BridgeTypeError(_wrong_type_message(position, value))
+
+
+def _raise_int_out_of_range(args: tuple[Any, ...]) -> None:
+    for position, value in enumerate(args):
+        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
             if not _INT64_MIN <= int(value) <= _INT64_MAX:
                 raise BridgeValueError(f"argument {position}: the int {value} does not fit in int64")
-            packed[slot] = _INT
-            packed[slot + 1] = int(value)
-        elif isinstance(value, numbers.Real):
-            packed[slot] = _FLOAT
-        else:
-            raise BridgeTypeError(_wrong_type_message(position, value))
-
-    def _raise_const_loc_out_of_range(self, count: int) -> None:
-        position = min(p for p in self._const_loc if p >= count)
-        raise BridgeValueError(
-            f"const_loc: position {position} out of range for a call with {count} arguments"
-        )
-
-    def _raise_call_error(self, status: int) -> None:
-        message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
-        if status == lib.BRIDGE_E_RECORDED:
-            raise BridgeEngineError(
-                f"an earlier bridged operation failed on the engine: {message} "
-                f"(this call was not pushed)",
-                status,
-            )
-        raise _error_class(status)(f"{self._name}: {message}", status)
 
 
 def _wrong_type_message(position: int, value: Any) -> str:

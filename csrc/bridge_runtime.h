@@ -91,18 +91,24 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
 int32_t bridge_floor_push_many(void** handles, int32_t num_const, int32_t num_mutable,
                                int64_t iterations, char* error);
 
+/* What stays the same across the calls of one wrapped function, planned once. */
+typedef struct bridge_call_plan bridge_call_plan;
+/* Plan calls of `kernel` (retained by the plan). An array at position i is read-only when
+ * i < num_const_flags and const_flags[i] != 0, else written. `name` is copied. */
+int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
+                             int32_t num_const_flags, int32_t priority, const char* name,
+                             bridge_call_plan** out, char* error);
+void bridge_call_plan_free(bridge_call_plan* plan);
 /*
- * The per-call entry used by the Python wrapper: like bridge_mxnet_push, with argument i given
- * as kinds_and_values[2i] (a BRIDGE_ARG_* kind) and kinds_and_values[2i+1] (an NDArrayHandle
- * address, an int, or 0/1 for a bool); a float's value is floats[i]. An array at position i is
- * read-only when i < num_const_flags and const_flags[i] != 0, else written. In recorded-error
- * mode a pending engine error is returned first (BRIDGE_E_RECORDED) and nothing is pushed.
- * On failure the message is in bridge_last_error().
+ * One bridged call: like bridge_mxnet_push, with argument i packed at packed[16*i] as an int64
+ * BRIDGE_ARG_* kind followed by 8 payload bytes (an NDArrayHandle address or an int64 for
+ * tensors, ints and bools; a double for floats), native byte order. Checks the arity and
+ * const_loc against the call first. In recorded-error mode a pending engine error is returned
+ * first (BRIDGE_E_RECORDED) and nothing is pushed. On failure the message is in
+ * bridge_last_error().
  */
-int32_t bridge_mxnet_call(bridge_kernel* kernel, int32_t num_args, const int64_t* kinds_and_values,
-                          const double* floats, const char* const_flags, int32_t num_const_flags,
-                          int32_t priority, const char* name);
-/* The message of this thread's last failed bridge_mxnet_call. */
+int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* packed);
+/* The message of this thread's last failed bridge_call. */
 const char* bridge_last_error(void);
 
 /* Counters that tests read: operations pushed, run, freed; DLPack deleters called. */

@@ -1,52 +1,105 @@
 /*
- * The entry the Python wrapper calls once per bridged call. It takes the arguments in the
- * cheapest shape to build from Python (one flat int64 list of kind/value pairs, doubles apart)
- * and keeps its error message in a thread-local buffer, so a successful call allocates nothing
- * on the Python side beyond the argument list.
+ * The entry the Python wrapper calls once per bridged call. What does not change between
+ * calls (kernel, const_loc, priority, name) is planned once into a bridge_call_plan; a call
+ * then passes only its arguments, packed by Python's struct module into one bytes object
+ * (zero-copy through cffi). Errors go to a thread-local buffer, so a successful call allocates
+ * nothing beyond that bytes object.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bridge_internal.h"
+
+struct bridge_call_plan {
+  bridge_kernel* kernel; /* one reference, owned */
+  int32_t arity;         /* -1 when unknown */
+  int32_t num_const_flags;
+  int32_t priority;
+  char* name;
+  uint8_t* const_flags;
+};
 
 static _Thread_local char t_last_error[BRIDGE_ERROR_CAPACITY];
 
 const char* bridge_last_error(void) { return t_last_error; }
 
-int32_t bridge_mxnet_call(bridge_kernel* kernel, int32_t num_args, const int64_t* kinds_and_values,
-                          const double* floats, const char* const_flags, int32_t num_const_flags,
-                          int32_t priority, const char* name) {
+int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
+                             int32_t num_const_flags, int32_t priority, const char* name,
+                             bridge_call_plan** out, char* error) {
+  if (kernel == NULL) return bridge_fail(error, BRIDGE_E_VALUE, "kernel is NULL");
+  if (num_const_flags < 0) num_const_flags = 0;
+  const char* shown = name ? name : kernel->name;
+  size_t name_size = strlen(shown) + 1;
+  bridge_call_plan* plan = calloc(1, sizeof *plan + name_size + (size_t)num_const_flags);
+  if (plan == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for a call plan");
+  plan->name = (char*)(plan + 1);
+  memcpy(plan->name, shown, name_size);
+  plan->const_flags = (uint8_t*)plan->name + name_size;
+  if (num_const_flags > 0) memcpy(plan->const_flags, const_flags, (size_t)num_const_flags);
+  plan->num_const_flags = num_const_flags;
+  plan->priority = priority;
+  plan->arity = kernel->num_args;
+  kernel->retain(kernel);
+  plan->kernel = kernel;
+  *out = plan;
+  return BRIDGE_OK;
+}
+
+void bridge_call_plan_free(bridge_call_plan* plan) {
+  if (plan == NULL) return;
+  plan->kernel->release(plan->kernel);
+  free(plan);
+}
+
+static const char* scalar_kind_name(int32_t kind) {
+  switch (kind) {
+    case BRIDGE_ARG_INT: return "int";
+    case BRIDGE_ARG_FLOAT: return "float";
+    case BRIDGE_ARG_BOOL: return "bool";
+    default: return "non-array value";
+  }
+}
+
+int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* packed) {
   if (bridge_recorded_error_pending() && bridge_take_recorded_error(t_last_error)) {
     return BRIDGE_E_RECORDED;
+  }
+  if (plan->arity >= 0 && num_args != plan->arity) {
+    return bridge_fail(t_last_error, BRIDGE_E_TYPE, "takes %d arguments, got %d",
+                       (int)plan->arity, (int)num_args);
   }
   if (num_args < 0 || num_args > BRIDGE_MAX_CALL_ARGS) {
     return bridge_fail(t_last_error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %d",
                        BRIDGE_MAX_CALL_ARGS, (int)num_args);
   }
+  for (int32_t position = num_args; position < plan->num_const_flags; ++position) {
+    if (plan->const_flags[position]) {
+      return bridge_fail(t_last_error, BRIDGE_E_VALUE,
+                         "const_loc: position %d out of range for a call with %d arguments",
+                         (int)position, (int)num_args);
+    }
+  }
   bridge_arg args[num_args > 0 ? num_args : 1];
   uint8_t written[num_args > 0 ? num_args : 1];
   for (int32_t i = 0; i < num_args; ++i) {
-    int32_t kind = (int32_t)kinds_and_values[2 * i];
-    int64_t value = kinds_and_values[2 * i + 1];
-    args[i].kind = kind;
+    int64_t kind;
+    memcpy(&kind, packed + 16 * i, sizeof kind);
+    args[i].kind = (int32_t)kind;
     args[i].reserved = 0;
-    written[i] = 0;
-    switch (kind) {
-      case BRIDGE_ARG_TENSOR:
-        args[i].value.v_ptr = (void*)(intptr_t)value;
-        written[i] = !(i < num_const_flags && const_flags[i]);
-        break;
-      case BRIDGE_ARG_FLOAT:
-        if (floats == NULL) {
-          return bridge_fail(t_last_error, BRIDGE_E_VALUE, "argument %d: float without a value",
-                             (int)i);
-        }
-        args[i].value.v_float64 = floats[i];
-        break;
-      default:
-        args[i].value.v_int64 = value;
-        break;
+    memcpy(&args[i].value, packed + 16 * i + 8, 8); /* int64, double or pointer bits */
+    bool is_const = i < plan->num_const_flags && plan->const_flags[i];
+    if (kind == BRIDGE_ARG_TENSOR) {
+      written[i] = !is_const;
+    } else if (is_const) {
+      return bridge_fail(t_last_error, BRIDGE_E_VALUE,
+                         "const_loc: argument %d is a %s, but const_loc may only name array "
+                         "arguments",
+                         (int)i, scalar_kind_name((int32_t)kind));
+    } else {
+      written[i] = 0;
     }
   }
-  return bridge_mxnet_push(kernel, args, written, num_args, priority, name, t_last_error);
+  return bridge_mxnet_push(plan->kernel, args, written, num_args, plan->priority, plan->name,
+                           t_last_error);
 }

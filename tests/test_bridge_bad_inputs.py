@@ -70,7 +70,7 @@ def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_libra
     scale = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0])
     assert scale.arity == 3
     before = _pushed()
-    with pytest.raises(TypeError, match="c_scale takes 3 arguments, got 2"):
+    with pytest.raises(TypeError, match="c_scale: takes 3 arguments, got 2"):
         scale(mx.nd.ones((4,)), mx.nd.ones((4,)))
     assert _pushed() == before
 

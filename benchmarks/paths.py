@@ -1,0 +1,79 @@
+"""The call paths being compared, all running the same (x + y) * s kernel where they can."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mxnet as mx
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm import te
+
+import bridge_cffi
+from bridge_cffi._native import ffi, lib
+
+SCALE = 2.0
+
+
+def build_scaled_add() -> tvm.runtime.Module:
+    """The seed's kernel: z = (x + y) * s over float32 vectors of any length."""
+    n = te.var("n")
+    x = te.placeholder((n,), name="x")
+    y = te.placeholder((n,), name="y")
+    s = te.var("s", dtype="float32")
+    z = te.compute((n,), lambda i: (x[i] + y[i]) * s, name="z")
+    return tvm.build(te.create_prim_func([x, y, z, s]), target="llvm")
+
+
+@dataclass
+class Paths:
+    """One set of arrays of length n and a zero-argument callable per path."""
+
+    bridge: Callable[[], object]
+    floor_batch: Callable[[int], object]
+    elemwise_add: Callable[[], object]
+    native_two_ops: Callable[[], object]
+    sync_dlpack: Callable[[], object]
+    direct_tvm: Callable[[], object]
+
+
+def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
+    """Arrays of length n for every path, and the callables that run each path once."""
+    rng = np.random.default_rng(0)
+    x_np = rng.uniform(size=n).astype("float32")
+    y_np = rng.uniform(size=n).astype("float32")
+    x, y, z = mx.nd.array(x_np), mx.nd.array(y_np), mx.nd.zeros((n,))
+    bridged = bridge_cffi.to_mxnet_func(module, const_loc=[0, 1], name="bench_scaled_add")
+    function = module["main"]
+
+    handles = ffi.new("void*[]", [ffi.cast("void*", a.handle.value) for a in (x, y, z)])
+    error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
+
+    def floor_batch(calls: int) -> None:
+        if lib.bridge_floor_push_many(handles, 2, 1, calls, error) != lib.BRIDGE_OK:
+            raise RuntimeError(ffi.string(error).decode())
+
+    out = mx.nd.zeros((n,))
+
+    def native_two_ops() -> None:
+        nonlocal out
+        out = (x + y) * SCALE
+
+    def sync_dlpack() -> None:
+        tx = tvm_ffi.from_dlpack(x.to_dlpack_for_read())
+        ty = tvm_ffi.from_dlpack(y.to_dlpack_for_read())
+        tz = tvm_ffi.from_dlpack(z.to_dlpack_for_write())
+        function(tx, ty, tz, SCALE)
+
+    tx, ty, tz = (tvm.runtime.tensor(a) for a in (x_np, y_np, np.zeros(n, "float32")))
+
+    return Paths(
+        bridge=lambda: bridged(x, y, z, SCALE),
+        floor_batch=floor_batch,
+        elemwise_add=lambda: mx.nd.elemwise_add(x, y, out=z),
+        native_two_ops=native_two_ops,
+        sync_dlpack=sync_dlpack,
+        direct_tvm=lambda: function(tx, ty, tz, SCALE),
+    )

@@ -1,0 +1,175 @@
+"""Runs every measurement in one process and prints ratios against the issue's targets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import statistics
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mxnet as mx
+import tvm
+
+import bridge_cffi
+from benchmarks.paths import build_scaled_add, make_paths
+from benchmarks.timing import interleaved_medians, per_batch_us, per_call_us
+
+logger = logging.getLogger(__name__)
+RESULTS = Path(__file__).resolve().parent / "results"
+BIG = 2**22
+
+
+def small_n(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, float]:
+    """(a) Per-call cost at length n for every path, in microseconds."""
+    paths = make_paths(module, n)
+    sync_calls = max(calls // 20, 50)
+    return interleaved_medians(
+        {
+            "bridge": lambda: per_call_us(paths.bridge, calls),
+            "c_floor": lambda: per_batch_us(paths.floor_batch, calls),
+            "elemwise_add": lambda: per_call_us(paths.elemwise_add, calls),
+            "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
+            "sync_dlpack": lambda: per_call_us(paths.sync_dlpack, sync_calls),
+            "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
+        },
+        rounds,
+    )
+
+
+def big_n(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[str, float]:
+    """(b) and (c) at 2^22 elements: per-call costs, and the push alone while the engine idles."""
+    paths = make_paths(module, BIG)
+
+    def push_only() -> float:
+        samples = []
+        for _ in range(calls):
+            mx.nd.waitall()
+            started = time.perf_counter()
+            paths.bridge()
+            samples.append((time.perf_counter() - started) * 1e6)
+        mx.nd.waitall()
+        return statistics.median(samples)
+
+    return interleaved_medians(
+        {
+            "bridge": lambda: per_call_us(paths.bridge, calls),
+            "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
+            "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
+            "bridge_push_only": push_only,
+        },
+        rounds,
+    )
+
+
+def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[str, float]:
+    """(d) Calls per second pushed by one Python thread, and by two at once (own arrays)."""
+
+    def throughput(threads: int) -> float:
+        paths = [make_paths(module, 20) for _ in range(threads)]
+        barrier = threading.Barrier(threads + 1)
+
+        def pusher(index: int) -> None:
+            call = paths[index].bridge
+            barrier.wait()
+            for _ in range(calls):
+                call()
+
+        workers = [threading.Thread(target=pusher, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        mx.nd.waitall()
+        barrier.wait()
+        started = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        mx.nd.waitall()
+        return threads * calls / (time.perf_counter() - started)
+
+    return interleaved_medians(
+        {"one_thread": lambda: throughput(1), "two_threads": lambda: throughput(2)}, rounds
+    )
+
+
+TARGETS = [
+    # (label, ratio key, limit, "<=" or ">=")
+    ("n=20: bridge / native elemwise_add", "n20_bridge_vs_elemwise_add", 0.25, "<="),
+    ("n=20: bridge / C floor", "n20_bridge_vs_c_floor", 2.0, "<="),
+    ("2^22: bridge / direct TVM", "big_bridge_vs_direct_tvm", 1.05, "<="),
+    ("2^22: push / kernel run time", "big_push_vs_kernel", 0.02, "<="),
+    ("two threads / one thread throughput", "threads_two_vs_one", 1.5, ">="),
+]
+
+
+def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The ratios the targets are stated in, from one run's figures."""
+    n20, big, threads = results["n=20"], results["n=2^22"], results["threads"]
+    return {
+        "n20_bridge_vs_elemwise_add": n20["bridge"] / n20["elemwise_add"],
+        "n20_bridge_vs_c_floor": n20["bridge"] / n20["c_floor"],
+        "n1024_bridge_vs_elemwise_add": results["n=1024"]["bridge"] / results["n=1024"]["elemwise_add"],
+        "n1024_bridge_vs_c_floor": results["n=1024"]["bridge"] / results["n=1024"]["c_floor"],
+        "big_bridge_vs_direct_tvm": big["bridge"] / big["direct_tvm"],
+        "big_bridge_vs_native_two_ops": big["bridge"] / big["native_two_ops"],
+        "big_push_vs_kernel": big["bridge_push_only"] / big["direct_tvm"],
+        "threads_two_vs_one": threads["two_threads"] / threads["one_thread"],
+    }
+
+
+def format_table(results: dict[str, dict[str, float]], measured: dict[str, float]) -> str:
+    """The human table: figures per path with the reference beside each, then the targets."""
+    lines = []
+    for size in ("n=20", "n=1024"):
+        row = results[size]
+        lines.append(f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)")
+        for path in ("bridge", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
+            lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
+    big = results["n=2^22"]
+    lines.append("(b) n=2^22 float32, per call (us; ratio to direct TVM)")
+    for path in ("bridge", "direct_tvm", "native_two_ops"):
+        lines.append(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}")
+    lines.append(f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
+                 f"= {measured['big_push_vs_kernel'] * 100:.2f}% of the kernel's {big['direct_tvm']:.0f} us")
+    threads = results["threads"]
+    lines.append(f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
+                 f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})")
+    lines.append("targets (ratios from this run)")
+    for label, key, limit, sense in TARGETS:
+        value = measured[key]
+        met = value <= limit if sense == "<=" else value >= limit
+        lines.append(f"    {label:<40}{value:>8.3f}  target {sense} {limit:<5} {'met' if met else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; print the table; with --json also write benchmarks/results/."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="also write results/<timestamp>.json")
+    parser.add_argument("--quick", action="store_true", help="few calls: checks it runs, not figures")
+    args = parser.parse_args(argv)
+    calls, rounds, big_calls = (200, 1, 3) if args.quick else (20000, 5, 30)
+    module = build_scaled_add()
+    bridge_cffi.to_mxnet_func(module)  # first use binds MXNet and runs the self-tests
+    results = {
+        "n=20": small_n(module, 20, calls, rounds),
+        "n=1024": small_n(module, 1024, calls, rounds),
+        "n=2^22": big_n(module, big_calls, rounds),
+        "threads": thread_scaling(module, calls, rounds),
+    }
+    measured = ratios(results)
+    print(format_table(results, measured))
+    if args.json:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = RESULTS / f"{stamp}.json"
+        path.write_text(json.dumps({
+            "when": stamp, "quick": args.quick, "machine": platform.platform(),
+            "mxnet": mx.__version__, "tvm": tvm.__version__, "figures_us": results,
+            "ratios": measured,
+        }, indent=2))
+        print(f"written {path}")
+    return 0

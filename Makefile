@@ -7,7 +7,7 @@ NATIVE_SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/include/bridge_cffi/*.h) bri
 STAMP := $(VENV)/.bridge_cffi-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Figures as ratios measured side by side in one run; --json also writes benchmarks/results/.
+bench: $(STAMP)
+	$(VPY) -m benchmarks --json
 
 clean:
 	rm -rf build bridge_cffi/_native.* *.egg-info $(STAMP)

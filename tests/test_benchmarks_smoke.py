@@ -1,0 +1,22 @@
+"""The benchmark runs and prints its table; its figures are not asserted (shared, noisy host)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_benchmark_quick_run_prints_every_target() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for label in ("n=20: bridge / native elemwise_add", "n=20: bridge / C floor",
+                  "2^22: bridge / direct TVM", "2^22: push / kernel run time",
+                  "two threads / one thread throughput"):
+        assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
+    for path in ("bridge", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
+        assert re.search(rf"^\s+{path}\s+\d+\.\d+", out, re.M), path

@@ -95,6 +95,23 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
     )
 
 
+def training_step(steps: int) -> dict[str, float]:
+    """(e) The training example: native Adam against the bridged fused TVM Adam, same seed."""
+    import runpy
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "training_step.py"
+    example = runpy.run_path(str(path), run_name="training_step")
+    native, bridged = example["compare"](steps=steps, update_repeats=max(steps // 2, 10))
+    return {
+        "native_ms_per_step": native.ms_per_step,
+        "bridged_ms_per_step": bridged.ms_per_step,
+        "native_ms_per_update": native.ms_per_update,
+        "bridged_ms_per_update": bridged.ms_per_update,
+        "native_final_loss": native.final_loss,
+        "bridged_final_loss": bridged.final_loss,
+    }
+
+
 TARGETS = [
     # (label, ratio key, limit, "<=" or ">=")
     ("n=20: bridge / native elemwise_add", "n20_bridge_vs_elemwise_add", 0.25, "<="),
@@ -137,6 +154,13 @@ def format_table(results: dict[str, dict[str, float]], measured: dict[str, float
     threads = results["threads"]
     lines.append(f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
                  f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})")
+    train = results["training"]
+    lines.append("(e) training example (MLP 16-64-64-1, Adam, batch 64): native vs bridged fused TVM Adam")
+    lines.append(f"    ms/step    native {train['native_ms_per_step']:.3f}  bridged "
+                 f"{train['bridged_ms_per_step']:.3f}  x{train['bridged_ms_per_step'] / train['native_ms_per_step']:.3f}")
+    lines.append(f"    ms/update  native {train['native_ms_per_update']:.3f}  bridged "
+                 f"{train['bridged_ms_per_update']:.3f}  x{train['bridged_ms_per_update'] / train['native_ms_per_update']:.3f}")
+    lines.append(f"    final loss native {train['native_final_loss']:.8f}  bridged {train['bridged_final_loss']:.8f}")
     lines.append("targets (ratios from this run)")
     for label, key, limit, sense in TARGETS:
         value = measured[key]
@@ -159,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "n=1024": small_n(module, 1024, calls, rounds),
         "n=2^22": big_n(module, big_calls, rounds),
         "threads": thread_scaling(module, calls, rounds),
+        "training": training_step(20 if args.quick else 300),
     }
     measured = ratios(results)
     print(format_table(results, measured))

@@ -6,6 +6,7 @@ protocol.h), so pip wheels built by different compilers and C++ ABIs work togeth
 
 from __future__ import annotations
 
+from bridge_cffi.autograd import differentiable
 from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
 from bridge_cffi.counters import read_counters, wait_until_released
 from bridge_cffi.errors import (
@@ -27,6 +28,7 @@ __all__ = [
     "BridgeValueError",
     "BridgedFunction",
     "Kernel",
+    "differentiable",
     "load_c_kernel",
     "read_counters",
     "wait_until_released",

@@ -204,6 +204,7 @@ def to_mxnet_func(
     *,
     name: str | None = None,
     priority: int = 0,
+    target: str = "llvm",
 ) -> BridgedFunction:
     """Wrap ``func`` so that calling it pushes one asynchronous operation to MXNet's engine.
 
@@ -211,6 +212,10 @@ def to_mxnet_func(
     kernel. Arguments at ``const_loc`` positions are read dependencies; every other NDArray
     argument is a write dependency; int, float and bool pass through. The returned callable
     returns ``None`` at once; errors of the function surface at the next wait on its outputs.
+
+    ``func`` may also be an un-built TVM ``PrimFunc`` or ``IRModule``: it is built for
+    ``target`` and its buffers tell which arguments are read and written, so ``const_loc`` may
+    be omitted and outputs may be left out of the call, to be allocated and returned.
     """
     positions = _normalise_const_loc(const_loc)
     if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
@@ -223,7 +228,7 @@ def to_mxnet_func(
         # infer const_loc and allocate outputs (bridge_cffi/tvm_inference.py).
         from bridge_cffi.tvm_inference import wrap_unbuilt
 
-        return wrap_unbuilt(func, const_loc, name=name, priority=int(priority))
+        return wrap_unbuilt(func, const_loc, name=name, priority=int(priority), target=target)
     kernel = make_kernel(func, name)
     _check_arity(positions, kernel.arity, kernel.name)
     return BridgedFunction(kernel, positions, name or kernel.name, int(priority))

@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 from mxnet.ndarray import NDArray
+from mxnet.ndarray import empty as _nd_empty
+from mxnet.numpy import empty as _numpy_empty
+from mxnet.numpy import ndarray as _NumpyArray
 
 from bridge_cffi.bridged_function import BridgedFunction, _normalise_const_loc
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
@@ -38,7 +41,6 @@ UNUSED = "unused"  # a buffer the body never touches: const
 SCALAR = "scalar"  # not a buffer: passed through positionally
 
 _CONST_ACCESS = frozenset({READ, UNUSED})
-_WRITTEN_ACCESS = frozenset({WRITE, READWRITE, OPAQUE})
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,18 @@ def _handle(obj: Any) -> int:
     return int(obj.__chandle__())
 
 
+def _global_symbol(prim_func: Any, default: str) -> str:
+    attrs = prim_func.attrs
+    return str(attrs["global_symbol"]) if attrs and "global_symbol" in attrs else default
+
+
 def _select_prim_func(func: Any) -> tuple[Any, Any, str]:
     """Return (PrimFunc, what to build, its symbol in the built module)."""
     import tvm
     from tvm import tirx
 
     if isinstance(func, tirx.PrimFunc):
-        symbol = str(func.attrs["global_symbol"]) if func.attrs and "global_symbol" in func.attrs else "main"
-        return func, func, symbol
+        return func, func, _global_symbol(func, "main")
     if isinstance(func, tvm.IRModule):
         prim_funcs = [(gvar.name_hint, f) for gvar, f in func.functions.items()
                       if isinstance(f, tirx.PrimFunc)]
@@ -92,9 +98,7 @@ def _select_prim_func(func: Any) -> tuple[Any, Any, str]:
                 f"pass the one to run, e.g. to_mxnet_func(mod[{names[0]!r}])"
             )
         name, prim_func = chosen[0]
-        symbol = (str(prim_func.attrs["global_symbol"])
-                  if prim_func.attrs and "global_symbol" in prim_func.attrs else name)
-        return prim_func, func, symbol
+        return prim_func, func, _global_symbol(prim_func, name)
     raise BridgeTypeError(f"func: expected a tvm PrimFunc or IRModule, got {type(func).__name__}")
 
 
@@ -274,6 +278,7 @@ class _InputPlan:
 @dataclass(frozen=True)
 class _OutputPlan:
     param: Parameter
+    dims: tuple[tuple[int, Any], ...]
     np_dtype: Any
 
 
@@ -306,7 +311,8 @@ class InferredFunction(BridgedFunction):
                 not param.is_buffer and _handle(param.var) in shape_vars,
             ))
         self._input_plans = tuple(plans)
-        self._output_plans = tuple(_OutputPlan(p, np.dtype(p.dtype)) for p in outputs)
+        self._output_plans = tuple(_OutputPlan(p, tuple(_dim_plan(d) for d in p.shape),
+                                               np.dtype(p.dtype)) for p in outputs)
         self._n_full = len(parameters)
         self._n_short = len(parameters) - len(outputs)
         self._default_ctx = default_ctx
@@ -322,7 +328,7 @@ class InferredFunction(BridgedFunction):
         return tuple(plan.param.position for plan in self._output_plans)
 
     def __repr__(self) -> str:
-        return (f"<InferredFunction {self._name} const_loc={sorted(self._const_loc)} "
+        return (f"<InferredFunction {self.name} const_loc={sorted(self.const_loc)} "
                 f"outputs={list(self.outputs)}>")
 
     def __call__(self, *args: Any) -> Any:
@@ -333,7 +339,7 @@ class InferredFunction(BridgedFunction):
         if count != self._n_short:
             names = ", ".join(p.param.name for p in self._output_plans)
             raise BridgeTypeError(
-                f"{self._name} takes {self._n_full} arguments, or {self._n_short} without its "
+                f"{self.name} takes {self._n_full} arguments, or {self._n_short} without its "
                 f"outputs ({names}), got {count}"
             )
         outputs = self._allocate_outputs(args)
@@ -344,74 +350,87 @@ class InferredFunction(BridgedFunction):
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def _allocate_outputs(self, args: tuple[Any, ...]) -> list[Any]:
-        import mxnet as mx
-
+        # The hot path does only cheap work: messages are formatted when something is wrong.
         bindings: dict[int, int] = {}
-        bound_by: dict[int, str] = {}
+        bound_by: dict[int, tuple[_InputPlan, int]] = {}
         first_array = None
         use_np = False
         for plan in self._input_plans:
             value = args[plan.call_position]
-            param = plan.param
-            label = f"argument {plan.call_position} ({param.name})"
-            if not param.is_buffer:
+            if plan.np_dtype is None:  # a scalar
                 if plan.binds_scalar and isinstance(value, numbers.Integral) \
                         and not isinstance(value, bool):
-                    bindings[_handle(param.var)] = int(value)
-                    bound_by[_handle(param.var)] = label
+                    key = _handle(plan.param.var)
+                    bindings[key] = int(value)
+                    bound_by[key] = (plan, -1)
                 continue
             if not isinstance(value, NDArray):
                 raise BridgeTypeError(
-                    f"{label}: expected an mx.nd.NDArray or mx.np.ndarray for the buffer "
-                    f"{param.name}, got {type(value).__module__}.{type(value).__qualname__}"
+                    f"{_label(plan)}: expected an mx.nd.NDArray or mx.np.ndarray for the buffer "
+                    f"{plan.param.name}, got {type(value).__module__}.{type(value).__qualname__}"
                 )
             if first_array is None:
                 first_array = value
-            if isinstance(value, mx.np.ndarray):
+            if not use_np and isinstance(value, _NumpyArray):
                 use_np = True
             shape = value.shape
             if len(shape) != len(plan.dims):
                 raise BridgeValueError(
-                    f"{label}: expected {len(plan.dims)} dimensions "
-                    f"{_show_shape(param.shape)}, got shape {shape}"
+                    f"{_label(plan)}: expected {len(plan.dims)} dimensions "
+                    f"{_show_shape(plan.param.shape)}, got shape {shape}"
                 )
-            for axis, ((kind, payload), size) in enumerate(zip(plan.dims, shape)):
-                if kind == _DIM_CONST and size != payload:
-                    raise BridgeValueError(
-                        f"{label}: dimension {axis} must be {payload} "
-                        f"{_show_shape(param.shape)}, got shape {shape}"
-                    )
+            for axis, (kind, payload) in enumerate(plan.dims):
+                size = shape[axis]
                 if kind == _DIM_VAR:
-                    previous = bindings.get(payload)
-                    if previous is None:
-                        bindings[payload] = size
-                        bound_by[payload] = f"{label} dimension {axis}"
-                    elif previous != size:
+                    previous = bindings.setdefault(payload, size)
+                    if previous == size:
+                        bound_by.setdefault(payload, (plan, axis))
+                    else:
                         raise BridgeValueError(
-                            f"{label}: dimension {axis} is {param.shape[axis]} = {size}, but "
-                            f"{bound_by[payload]} set it to {previous} (shape {shape})"
+                            f"{_label(plan)}: dimension {axis} is {plan.param.shape[axis]} = "
+                            f"{size}, but {_source(bound_by[payload])} set it to {previous} "
+                            f"(shape {shape})"
                         )
-            if np.dtype(value.dtype) != plan.np_dtype:
+                elif kind == _DIM_CONST and size != payload:
+                    raise BridgeValueError(
+                        f"{_label(plan)}: dimension {axis} must be {payload} "
+                        f"{_show_shape(plan.param.shape)}, got shape {shape}"
+                    )
+            if value.dtype != plan.np_dtype:
                 raise BridgeTypeError(
-                    f"{label}: the buffer {param.name} holds {param.dtype}, got an array of "
-                    f"{np.dtype(value.dtype).name}"
+                    f"{_label(plan)}: the buffer {plan.param.name} holds {plan.param.dtype}, got "
+                    f"an array of {np.dtype(value.dtype).name}"
                 )
         ctx = first_array.context if first_array is not None else self._default_ctx
-        empty = mx.np.empty if use_np else mx.nd.empty
+        empty = _numpy_empty if use_np else _nd_empty
         outputs = []
         for out in self._output_plans:
-            param = out.param
-            what = f"output {param.name} (argument {param.position})"
-            if param.has_strides:
+            shape = tuple(payload if kind == _DIM_CONST else
+                          bindings[payload] if kind == _DIM_VAR and payload in bindings else
+                          _evaluate(out.param.shape[axis], bindings, _what(out))
+                          for axis, (kind, payload) in enumerate(out.dims))
+            if out.param.has_strides:
                 raise BridgeValueError(
-                    f"{what}: the buffer declares strides, so the bridge cannot allocate it; pass "
-                    f"the output array yourself"
+                    f"{_what(out)}: the buffer declares strides, so the bridge cannot allocate "
+                    f"it; pass the output array yourself"
                 )
-            shape = tuple(_evaluate(d, bindings, what) for d in param.shape)
             if any(size < 0 for size in shape):
-                raise BridgeValueError(f"{what}: computed a negative shape {shape}")
+                raise BridgeValueError(f"{_what(out)}: computed a negative shape {shape}")
             outputs.append(empty(shape, dtype=out.np_dtype, ctx=ctx))
         return outputs
+
+
+def _label(plan: _InputPlan) -> str:
+    return f"argument {plan.call_position} ({plan.param.name})"
+
+
+def _source(bound: tuple[_InputPlan, int]) -> str:
+    plan, axis = bound
+    return _label(plan) if axis < 0 else f"{_label(plan)} dimension {axis}"
+
+
+def _what(out: _OutputPlan) -> str:
+    return f"output {out.param.name} (argument {out.param.position})"
 
 
 def _show_shape(shape: tuple[Any, ...]) -> str:

@@ -32,3 +32,40 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build bridge_cffi/_native.* *.egg-info $(STAMP)
+
+# ASan + UBSan: builds csrc/ instrumented into a copy of the tree under $(ASAN_DIR) (the in-place
+# extension others use is left alone), checks with a planted overflow that the sanitizer is
+# live, then runs the core tests against the copy with the ASan runtime preloaded into Python.
+# See docs/reliability.md.
+ASAN_DIR ?= $(CURDIR)/build/asan
+ASAN_TREE = $(ASAN_DIR)/tree
+ASAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+ASAN_TESTS ?= tests/test_bridge_aliasing.py tests/test_bridge_bad_inputs.py \
+	tests/test_bridge_c_protocol.py tests/test_bridge_chain.py tests/test_bridge_engines.py \
+	tests/test_bridge_errors.py tests/test_bridge_library_binding.py tests/test_bridge_lifetime.py \
+	tests/test_bridge_seed.py tests/test_bridge_values.py tests/test_reliability_fuzz.py \
+	tests/test_reliability_concurrency.py tests/test_reliability_lifetime.py \
+	tests/test_reliability_failures.py tests/test_reliability_bad_inputs.py
+ASAN_FUZZ_OPS ?= 2000
+ASAN_EXAMPLES ?= 150
+ASAN_RUNTIME = $(shell $${CC:-gcc} -print-file-name=libasan.so) $(shell $${CC:-gcc} -print-file-name=libubsan.so)
+ASAN_ENV = LD_PRELOAD="$(ASAN_RUNTIME)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(ASAN_TREE) \
+	BRIDGE_CFFI_FUZZ_OPS=$(ASAN_FUZZ_OPS) BRIDGE_CFFI_HYPOTHESIS_EXAMPLES=$(ASAN_EXAMPLES)
+
+.PHONY: asan
+asan: $(STAMP)
+	rm -rf $(ASAN_TREE) && mkdir -p $(ASAN_TREE)
+	tar --exclude=./.venv --exclude=./build --exclude=./.git --exclude='*.so' \
+		--exclude=__pycache__ -cf - . | tar -xf - -C $(ASAN_TREE)
+	cd $(ASAN_TREE) && CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		$(CURDIR)/$(VPY) setup.py -q build_ext --inplace
+	readelf -d $(ASAN_TREE)/bridge_cffi/_native*.so | grep -q libasan
+	readelf -d $(ASAN_TREE)/bridge_cffi/_native*.so | grep -q libubsan
+	# Canary: an overflow planted through the extension must be caught, in the copy's module.
+	cd $(ASAN_TREE) && ! $(ASAN_ENV) $(CURDIR)/$(VPY) tests/reliability_asan_canary.py \
+		> $(ASAN_DIR)/canary.log 2>&1
+	grep -q "extension: $(ASAN_TREE)/bridge_cffi/" $(ASAN_DIR)/canary.log
+	grep -q "AddressSanitizer: heap-buffer-overflow" $(ASAN_DIR)/canary.log
+	cd $(ASAN_TREE) && $(ASAN_ENV) $(CURDIR)/$(VPY) -m pytest -q -p no:cacheprovider $(ASAN_TESTS)

@@ -71,7 +71,8 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
     """Load a C kernel from a shared library exporting ``bridge_kernel* symbol(void)``.
 
     The function must return a new kernel with one reference, which the bridge takes over.
-    The library stays loaded for as long as the kernel lives.
+    The library stays loaded until the process exits (pending operations may outlive the kernel
+    object, and the kernel's code lives in the library).
     """
     from cffi import FFI
 
@@ -80,7 +81,10 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
     private = FFI()
     private.cdef(f"void* {symbol}(void);")
     try:
-        library = private.dlopen(os.fspath(path))
+        # RTLD_NODELETE: pending operations hold C references to the kernel, whose code lives
+        # in this library; cffi dlcloses it when `library` is collected, which would unmap
+        # that code under an engine thread still due to call it. Never unload it.
+        library = private.dlopen(os.fspath(path), private.RTLD_NOW | private.RTLD_NODELETE)
     except OSError as failure:
         raise BridgeTypeError(f"func: cannot load {path}: {failure}") from failure
     try:

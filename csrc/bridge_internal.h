@@ -114,4 +114,8 @@ bool bridge_recorded_error_pending(void);
  * MXNet's engine and does not return: the caller must own nothing at this point. */
 void bridge_raise_in_engine(const char* message);
 
+/* Record a kernel failure for the next bridged call or synchronize(), whatever the error
+ * mode: for operations whose exception MXNet could not deliver (they write no array). */
+void bridge_record_engine_error(const char* message);
+
 #endif /* BRIDGE_CFFI_INTERNAL_H_ */

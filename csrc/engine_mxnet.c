@@ -51,11 +51,15 @@ typedef struct {
   bridge_arg* call_args;        /* run-time copy: tensors point into managed[i] */
   DLManagedTensor** managed;    /* run-time DLPack views, deleted before the run returns */
   char* name;                   /* operator name for MXNet's profiler */
+  bool writes_nothing;          /* no write dependency: an engine error would be lost */
 } pending_op;
 
 /* Which pending op this thread's last param deleter freed: lets a failed push tell whether
  * MXNet already freed the op (it does once it took ownership) without touching freed memory. */
 static _Thread_local const void* t_last_freed_op = NULL;
+/* The op this thread is pushing: NaiveEngine runs it inside the push, whose caller then gets
+ * a thrown error as the push's return code even when the op writes no array. */
+static _Thread_local const void* t_pushing_op = NULL;
 
 static pending_op* op_alloc(int32_t num_args, const char* name) {
   size_t name_size = strlen(name) + 1;
@@ -187,7 +191,13 @@ static void op_run(void* run_context, void* param) {
     }
     snprintf(message, sizeof message, "bridge_cffi: %.100s failed: %.900s", op->name,
              error[0] ? error : "the kernel reported an error without a message");
-    bridge_raise_in_engine(message);
+    /* MXNet keeps an operation's exception on the variables it writes; with none, a thrown
+     * error would vanish without a trace, so record it for the next call instead. */
+    if (op->writes_nothing && t_pushing_op != op) {
+      bridge_record_engine_error(message);
+    } else {
+      bridge_raise_in_engine(message);
+    }
   }
 }
 
@@ -354,6 +364,7 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
   /* CPU-family arrays (cpu, cpu_pinned, cpu_shared) all run on the CPU engine. */
   op->device_type = device_type == MX_DEV_GPU ? MX_DEV_GPU : MX_DEV_CPU;
   op->device_id = device_id;
+  op->writes_nothing = num_mutable == 0;
   for (int32_t i = 0; i < num_args; ++i) {
     op->args[i] = args[i];
     if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
@@ -370,8 +381,11 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
 
   int32_t context[2] = {op->device_type, op->device_id};
   t_last_freed_op = NULL;
-  if (g_mx.MXEnginePushSyncND(op_run, op, op_free, context, const_nds, num_const, mutable_nds,
-                              num_mutable, NULL, priority, op->name) != 0) {
+  t_pushing_op = op;
+  int push_status = g_mx.MXEnginePushSyncND(op_run, op, op_free, context, const_nds, num_const,
+                                            mutable_nds, num_mutable, NULL, priority, op->name);
+  t_pushing_op = NULL;
+  if (push_status != 0) {
     /* MXNet frees the op once it owns it, even when the push then fails (NaiveEngine runs the
      * op inside the push and rethrows its error); otherwise it is still ours to free. */
     status = bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());

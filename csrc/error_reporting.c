@@ -32,7 +32,7 @@ int32_t bridge_error_mode(void) { return atomic_load(&g_error_mode); }
 
 void bridge_use_recorded_errors(void) { atomic_store(&g_error_mode, BRIDGE_ERRORS_RECORDED); }
 
-static void record_error(const char* message) {
+void bridge_record_engine_error(const char* message) {
   pthread_mutex_lock(&g_recorded_lock);
   if (g_recorded_count == 0) {
     snprintf(g_recorded_message, sizeof g_recorded_message, "%s", message);
@@ -66,5 +66,5 @@ void bridge_raise_in_engine(const char* message) {
      * is copied into the exception before unwinding starts, so a stack buffer is fine. */
     g_mx.throw_runtime_error(message);
   }
-  record_error(message);
+  bridge_record_engine_error(message);
 }

@@ -26,6 +26,7 @@ class Readiness:
     run_context: tuple[bool, str]
     error_propagation: tuple[bool, str]
     error_mode: str
+    data_alignment: tuple[int, str]
 
 
 _lock = threading.Lock()
@@ -41,6 +42,8 @@ def ensure_ready() -> Readiness:
         if _state is not None:
             return _state
         bind_mxnet()
+        alignment = selftests.allocation_alignment()
+        lib.bridge_set_data_alignment(alignment[0])
         identity = selftests.view_identity()
         lib.bridge_confirm_chunk_identity(identity[0])
         run_context = selftests.run_context_layout()
@@ -56,5 +59,5 @@ def ensure_ready() -> Readiness:
                                     ("engine errors", propagation)):
             log = logger.debug if ok else logger.warning
             log("self-test %s: %s (%s)", label, "confirmed" if ok else "NOT confirmed", detail)
-        _state = Readiness(identity, run_context, propagation, selftests.error_mode())
+        _state = Readiness(identity, run_context, propagation, selftests.error_mode(), alignment)
         return _state

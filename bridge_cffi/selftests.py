@@ -45,6 +45,30 @@ def view_identity() -> tuple[bool, str]:
     return True, f"{len(views)} views share the base's storage word; {len(others)} others differ"
 
 
+def allocation_alignment() -> tuple[int, str]:
+    """The largest power of two (at most 64) dividing the data address of every fresh array.
+
+    Kernels get data pointers aligned to this unit, so whole arrays keep byte_offset 0: MXNet
+    1.6 and later allocate CPU memory on 64-byte boundaries, 1.5.1 on 16.
+    """
+    import ctypes
+
+    import mxnet as mx
+
+    arrays = [mx.nd.zeros((size,), dtype=dtype)
+              for size in (1, 3, 17, 100, 1000, 4097, 65537)
+              for dtype in ("float32", "uint8", "float64")]
+    mx.nd.waitall()
+    alignment = 64
+    for array in arrays:
+        address = ctypes.c_void_p()
+        mx.base.check_call(mx.base._LIB.MXNDArrayGetData(array.handle, ctypes.byref(address)))
+        value = address.value or 0
+        while alignment > 1 and value % alignment:
+            alignment //= 2
+    return alignment, f"{len(arrays)} fresh arrays all start on {alignment}-byte boundaries"
+
+
 def run_context_layout() -> tuple[bool, str]:
     """Check that the engine passes a run context whose first fields are the pushed Context."""
     import mxnet as mx

@@ -25,8 +25,15 @@ from typing import Any
 import numpy as np
 from mxnet.ndarray import NDArray
 from mxnet.ndarray import empty as _nd_empty
-from mxnet.numpy import empty as _numpy_empty
-from mxnet.numpy import ndarray as _NumpyArray
+
+try:  # mx.np arrived in MXNet 1.6; older MXNet only has mx.nd arrays.
+    from mxnet.numpy import empty as _numpy_empty
+    from mxnet.numpy import ndarray as _NumpyArray
+except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix cell
+    _numpy_empty = None
+
+    class _NumpyArray:  # type: ignore[no-redef]
+        """Stands in for mx.np.ndarray where MXNet has none: nothing is an instance of it."""
 
 from bridge_cffi.bridged_function import BridgedFunction, _normalise_const_loc
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError

@@ -48,6 +48,10 @@ int32_t bridge_take_recorded_error(char* error);
 /* Layout facts confirmed by self-tests; the engine consumer relies on each only once set. */
 void bridge_confirm_chunk_identity(int32_t confirmed);
 void bridge_confirm_run_context_layout(int32_t confirmed);
+/* Kernels get DLTensor data aligned to this many bytes (a power of two), the rest of a view's
+ * offset in byte_offset. Set from the alignment MXNet gives its own allocations. */
+void bridge_set_data_alignment(uint32_t alignment);
+uint32_t bridge_data_alignment(void);
 /* The first pointer-sized word of an NDArrayHandle: its storage chunk (DESIGN §3). */
 void* bridge_mxnet_chunk_word(void* ndarray_handle);
 

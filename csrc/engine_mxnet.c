@@ -38,8 +38,6 @@ enum {
 };
 enum { MX_DEFAULT_STORAGE = 0 };
 enum { DL_CPU = 1, DL_CUDA = 2, DL_BOOL = 6 };
-/* Alignment of the DLTensor data pointers handed to kernels (TVM's kAllocAlignment). */
-enum { BRIDGE_DATA_ALIGNMENT = 64 };
 
 /* One pending operation, allocated as a single block; freed by the engine's param deleter. */
 typedef struct {
@@ -121,10 +119,22 @@ static void delete_managed(pending_op* op, int32_t count) {
  * is `byte_offset`: keep `data` aligned and carry the rest there. A kernel built to accept
  * offsets reads the view correctly; one that requires byte_offset == 0 (TVM's default) refuses
  * it with a clear error instead of crashing.
+ *
+ * The unit is the alignment MXNet itself gives every allocation (64 bytes from 1.6 on, 16 in
+ * 1.5.1, measured at start-up), so a whole array always arrives with byte_offset 0.
  */
+static _Atomic uint32_t g_data_alignment = 64;
+
+void bridge_set_data_alignment(uint32_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) alignment = 1;
+  atomic_store(&g_data_alignment, alignment);
+}
+
+uint32_t bridge_data_alignment(void) { return atomic_load(&g_data_alignment); }
+
 static void align_data_pointer(DLTensor* tensor) {
   uintptr_t address = (uintptr_t)tensor->data + (uintptr_t)tensor->byte_offset;
-  uintptr_t aligned = address & ~(uintptr_t)(BRIDGE_DATA_ALIGNMENT - 1);
+  uintptr_t aligned = address & ~(uintptr_t)(atomic_load(&g_data_alignment) - 1);
   tensor->data = (void*)aligned;
   tensor->byte_offset = address - aligned;
 }

@@ -9,6 +9,7 @@ import mxnet as mx
 import numpy as np
 
 import bridge_cffi
+from conftest import needs_mxnet_1_6
 from kernels_tvm import scaled_add
 from conftest import REPO
 
@@ -51,6 +52,7 @@ def test_profiler_name_defaults_to_the_entry_function() -> None:
     assert bridge_cffi.to_mxnet_func(scaled_add(), name="scaled_add").name == "scaled_add"
 
 
+@needs_mxnet_1_6
 def test_mx_np_arrays_are_accepted() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
     x = mx.np.array(np.arange(8, dtype="float32"))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import bridge_cffi
+from conftest import needs_mxnet_1_6
 from kernels_tvm import add_scalar, bool_to_float, scalars_to_array, scale_2d
 
 DTYPES = ["float16", "float32", "float64", "int8", "uint8", "int32", "int64"]
@@ -24,6 +25,7 @@ def test_dtype_round_trips_through_the_function(dtype: str) -> None:
     np.testing.assert_array_equal(result, (source + np.array(3).astype(dtype)).astype(dtype))
 
 
+@needs_mxnet_1_6
 def test_bool_arrays_arrive_as_byte_sized_bools() -> None:
     f = bridge_cffi.to_mxnet_func(bool_to_float(), const_loc=[0])
     mask = mx.nd.array(np.array([1, 0, 1, 1, 0]), dtype="bool")

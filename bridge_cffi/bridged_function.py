@@ -109,24 +109,26 @@ class BridgedFunction:
 
     def __call__(self, *args: Any) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""
-        # Each argument becomes 16 bytes: an int64 kind, then int64 or double payload bits.
-        layout = "="
+        # Each argument becomes 16 bytes: an int64 kind, then a double payload. A double holds
+        # an NDArrayHandle address exactly (user-space addresses are below 2^53), and ints
+        # beyond 2^53 take the exact int64 layout instead (see _pack_exact).
         values: list[Any] = []
+        exact = False
         for value in args:
             if isinstance(value, NDArray):
-                layout += "qq"
                 values += (_TENSOR, value.handle.value)
             elif value.__class__ is float:
-                layout += "qd"
                 values += (_FLOAT, value)
             else:
-                layout += _pack_scalar(values, len(values) >> 1, value)
-        try:
-            packed = _pack(layout, *values)
-        except struct.error:
-            _raise_int_out_of_range(args)
-            raise
-        status = lib.bridge_call(self._plan, len(args), packed)
+                kind, payload = _scalar(len(values) >> 1, value)
+                exact = exact or kind & _PAYLOAD_IS_INT64
+                values += (kind, payload)
+        count = len(args)
+        if exact or count >= len(_LAYOUTS):
+            packed = _pack_exact(count, values)
+        else:
+            packed = _LAYOUTS[count].pack(*values)
+        status = _bridge_call(self._plan, count, packed)
         if status:
             message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
             if status == lib.BRIDGE_E_RECORDED:
@@ -138,28 +140,35 @@ class BridgedFunction:
             raise error_class(status)(f"{self._name}: {message}", status)
 
 
-_pack = struct.pack
+_bridge_call = lib.bridge_call
+_DOUBLE_EXACT = 2**53
+# Per argument count: kind as int64, payload as double (the C side reads both layouts).
+_LAYOUTS = [struct.Struct("=" + "qd" * count) for count in range(33)]
+_PAYLOAD_IS_INT64 = 1 << 8  # flag on the kind: the payload bytes are an int64, not a double
 
 
-def _pack_scalar(values: list[Any], position: int, value: Any) -> str:
-    """Append a non-array argument's kind and payload; return its struct layout."""
+def _scalar(position: int, value: Any) -> tuple[int, Any]:
+    """The (kind, payload) of a non-array argument."""
     if isinstance(value, (bool, np.bool_)):
-        values += (_BOOL, 1 if value else 0)
-        return "qq"
+        return (_BOOL, 1 if value else 0)
     if isinstance(value, numbers.Integral):
-        values += (_INT, int(value))
-        return "qq"
+        number = int(value)
+        if -_DOUBLE_EXACT < number < _DOUBLE_EXACT:
+            return (_INT, number)
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise BridgeValueError(f"argument {position}: the int {value} does not fit in int64")
+        return (_INT | _PAYLOAD_IS_INT64, number)
     if isinstance(value, numbers.Real):
-        values += (_FLOAT, float(value))
-        return "qd"
+        return (_FLOAT, float(value))
     raise BridgeTypeError(_wrong_type_message(position, value))
 
 
-def _raise_int_out_of_range(args: tuple[Any, ...]) -> None:
-    for position, value in enumerate(args):
-        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-            if not _INT64_MIN <= int(value) <= _INT64_MAX:
-                raise BridgeValueError(f"argument {position}: the int {value} does not fit in int64")
+def _pack_exact(count: int, values: list[Any]) -> bytes:
+    """Pack with an int64 payload where the kind says so (huge ints), else a double."""
+    layout = "=" + "".join(
+        "qq" if values[2 * i] & _PAYLOAD_IS_INT64 else "qd" for i in range(count)
+    )
+    return struct.pack(layout, *values)
 
 
 def _wrong_type_message(position: int, value: Any) -> str:

@@ -105,8 +105,9 @@ int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
 void bridge_call_plan_free(bridge_call_plan* plan);
 /*
  * One bridged call: like bridge_mxnet_push, with argument i packed at packed[16*i] as an int64
- * BRIDGE_ARG_* kind followed by 8 payload bytes (an NDArrayHandle address or an int64 for
- * tensors, ints and bools; a double for floats), native byte order. Checks the arity and
+ * BRIDGE_ARG_* kind followed by an 8-byte payload in native byte order: a double (holding the
+ * NDArrayHandle address, the int, 0/1 or the float) or, when the kind has bit 8 set, an int64
+ * (for ints a double cannot hold exactly). Checks the arity and
  * const_loc against the call first. In recorded-error mode a pending engine error is returned
  * first (BRIDGE_E_RECORDED) and nothing is pushed. On failure the message is in
  * bridge_last_error().

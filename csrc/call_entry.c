@@ -20,6 +20,9 @@ struct bridge_call_plan {
   uint8_t* const_flags;
 };
 
+/* Set on a packed kind when its payload bytes are an int64 rather than a double. */
+#define BRIDGE_PAYLOAD_IS_INT64 (1 << 8)
+
 static _Thread_local char t_last_error[BRIDGE_ERROR_CAPACITY];
 
 const char* bridge_last_error(void) { return t_last_error; }
@@ -83,11 +86,22 @@ int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* 
   bridge_arg args[num_args > 0 ? num_args : 1];
   uint8_t written[num_args > 0 ? num_args : 1];
   for (int32_t i = 0; i < num_args; ++i) {
-    int64_t kind;
-    memcpy(&kind, packed + 16 * i, sizeof kind);
-    args[i].kind = (int32_t)kind;
+    int64_t tagged_kind;
+    memcpy(&tagged_kind, packed + 16 * i, sizeof tagged_kind);
+    int32_t kind = (int32_t)(tagged_kind & 0xff);
+    args[i].kind = kind;
     args[i].reserved = 0;
-    memcpy(&args[i].value, packed + 16 * i + 8, 8); /* int64, double or pointer bits */
+    if (tagged_kind & BRIDGE_PAYLOAD_IS_INT64) {
+      memcpy(&args[i].value.v_int64, packed + 16 * i + 8, 8);
+    } else {
+      double payload;
+      memcpy(&payload, packed + 16 * i + 8, sizeof payload);
+      switch (kind) {
+        case BRIDGE_ARG_FLOAT: args[i].value.v_float64 = payload; break;
+        case BRIDGE_ARG_TENSOR: args[i].value.v_ptr = (void*)(uintptr_t)payload; break;
+        default: args[i].value.v_int64 = (int64_t)payload; break;
+      }
+    }
     bool is_const = i < plan->num_const_flags && plan->const_flags[i];
     if (kind == BRIDGE_ARG_TENSOR) {
       written[i] = !is_const;
@@ -95,7 +109,7 @@ int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* 
       return bridge_fail(t_last_error, BRIDGE_E_VALUE,
                          "const_loc: argument %d is a %s, but const_loc may only name array "
                          "arguments",
-                         (int)i, scalar_kind_name((int32_t)kind));
+                         (int)i, scalar_kind_name(kind));
     } else {
       written[i] = 0;
     }

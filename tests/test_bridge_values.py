@@ -87,3 +87,11 @@ def test_misaligned_view_reaches_an_aligned_only_kernel_as_a_clear_error() -> No
         x.wait_to_read()
     f(x[0:10], x[0:10], x[0:10])  # the engine goes on: an aligned call then works
     np.testing.assert_array_equal(x.asnumpy()[:10], np.arange(10) * 2)
+
+
+@pytest.mark.parametrize("k", [2**53 + 1, 2**62 + 3, -(2**63), 2**63 - 1, -(2**53) - 7])
+def test_ints_beyond_double_precision_arrive_exactly(k: int) -> None:
+    f = bridge_cffi.to_mxnet_func(add_scalar("int64"), const_loc=[0])
+    out = mx.nd.zeros((2,), dtype="int64")
+    f(mx.nd.zeros((2,), dtype="int64"), out, k)
+    assert out.asnumpy().tolist() == [k, k]

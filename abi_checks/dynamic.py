@@ -143,8 +143,10 @@ def facts_from_records(records: dict[str, dict[str, Any]]) -> DynamicFacts:
             elif not facts.bridge_available:
                 setattr(facts, f"bridge_{name}", SelfTest(None, facts.bridge_detail))
         facts.bridge_error_mode = bridge.get("error_mode")
+        facts.bridge_import_error = bridge.get("import_error")
     elif bridge:
-        facts.bridge_detail = f"importing the bridge failed: {bridge.get('error')}"
+        facts.bridge_import_error = str(bridge.get("error"))
+        facts.bridge_detail = f"import bridge_cffi failed: {facts.bridge_import_error}"
     last = records.get("done") or records.get("tvm") or records.get("tvm_ffi") or mx
     facts.mapped_libraries = list((last or {}).get("mapped") or [])
     return facts

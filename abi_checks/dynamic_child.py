@@ -9,6 +9,8 @@ knows which one was running. Nothing here is imported by the parent.
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -224,11 +226,48 @@ def stage_tvm() -> dict[str, Any]:
 # ---------------------------------------------------------------- bridge self-tests
 
 
+def bridge_extension_files() -> tuple[str | None, list[str]]:
+    """bridge_cffi's package directory and its compiled extension files, found without
+    importing it: (None, []) when bridge_cffi is not installed in this Python."""
+    try:
+        spec = importlib.util.find_spec("bridge_cffi")
+    except (ImportError, ValueError):
+        return None, []
+    if spec is None or not spec.submodule_search_locations:
+        return None, []
+    package = os.path.abspath(next(iter(spec.submodule_search_locations)))
+    found = [
+        os.path.join(package, "_native" + suffix)
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+        if os.path.isfile(os.path.join(package, "_native" + suffix))
+    ]
+    return package, found
+
+
 def stage_bridge() -> dict[str, Any]:
+    """Import bridge_cffi and run its self-tests.
+
+    Not installed, or installed without its compiled extension: a note (the probe works
+    without the bridge). Extension present but the import fails: `import_error`, a finding.
+    """
+    package, extensions = bridge_extension_files()
+    if package is None:
+        return {"available": False, "detail": "bridge_cffi is not installed in this Python"}
+    if not extensions:
+        return {
+            "available": False,
+            "detail": f"bridge_cffi at {package} has no compiled extension (_native*.so): "
+            "not built yet?",
+        }
     try:
         from bridge_cffi import selftests
-    except ImportError as exc:
-        return {"available": False, "detail": f"bridge extension not built / not available: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - any import failure is the finding
+        error = f"{type(exc).__name__}: {exc}"
+        return {
+            "available": False,
+            "import_error": error,
+            "detail": f"import bridge_cffi ({package}) failed: {error}",
+        }
     result: dict[str, Any] = {"available": True, "detail": "bridge_cffi.selftests imported"}
     for name in ("run_context_layout", "view_identity"):
         func = getattr(selftests, name, None)

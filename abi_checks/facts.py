@@ -56,6 +56,10 @@ class StaticFacts:
     missing_versions: list[dict[str, Any]]
     problems: list[str]
     remedies: list[str]
+    #: "sections", or "program-headers" when the section header table was unusable and the
+    #: dynamic segment was read instead (compiler then unknown)
+    read_from: str = "sections"
+    read_notes: list[str] = field(default_factory=list)  # why, and what that left unknown
 
 
 @dataclass
@@ -100,6 +104,8 @@ class DynamicFacts:
     throw_symbol: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_available: bool = False
     bridge_detail: str = "not run"
+    #: bridge_cffi and its compiled extension are installed but importing it failed
+    bridge_import_error: str | None = None
     bridge_run_context_layout: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_view_identity: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_error_mode: str | None = None

@@ -44,6 +44,10 @@ def library_table(key: str, lib: LibraryFacts) -> list[str]:
     s = lib.static
     if s is None:
         return out
+    if s.read_from != "sections":
+        out += _row("read from", "program headers (PT_DYNAMIC segment)")
+        for note in s.read_notes:
+            out += _row("note", note)
     compiler = f"{s.compiler.family} {s.compiler.version}" if s.compiler.family else "unknown"
     out += _row("compiler", compiler)
     abi = {"cxx11": "C++11", "old": "old (pre-C++11)", "none": "no C++ symbols"}[s.string_abi]
@@ -95,6 +99,8 @@ def dynamic_table(dyn: DynamicFacts) -> list[str]:
     out += _test("view identity", dyn.view_identity)
     out += _test("throw symbol", dyn.throw_symbol)
     out += _row("bridge extension", dyn.bridge_detail)
+    if dyn.bridge_import_error:
+        out += _row("bridge import", f"FAILED: {dyn.bridge_import_error}")
     if dyn.bridge_available:
         out += _test("bridge run context", dyn.bridge_run_context_layout)
         out += _test("bridge view identity", dyn.bridge_view_identity)

@@ -214,4 +214,6 @@ def probe_file(
         missing_versions=[asdict(v) for v in check.missing_versions],
         problems=problems,
         remedies=remedies,
+        read_from=info.read_from,
+        read_notes=list(info.read_notes),
     )

@@ -26,6 +26,7 @@ class _Findings:
     unsafe: list[str] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # neither passed nor failed: not checked
     remedy: list[str] = field(default_factory=list)
 
 
@@ -61,6 +62,12 @@ def _parse(text: str | None) -> Version | None:
         return None
 
 
+def _read_from(s: StaticFacts) -> str:
+    if s.read_from == "sections":
+        return ""
+    return " (read from the program headers: its section header table is unusable)"
+
+
 def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findings:
     """What both bridge modes need: MXNet and tvm-ffi present, recent, loadable, sane layout."""
     out = _Findings()
@@ -81,7 +88,7 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
                 + ", ".join(mx.required_symbols_missing)
             )
         else:
-            out.passed.append("libmxnet.so exports every required C symbol")
+            out.passed.append("libmxnet.so exports every required C symbol" + _read_from(mx))
         if not mx.loadable:
             out.blockers += mx.problems
             out.remedy += mx.remedies
@@ -97,15 +104,33 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
                 "libtvm_ffi.so does not export " + ", ".join(ffi.required_symbols_missing)
             )
         else:
-            out.passed.append("libtvm_ffi.so exports every required C symbol")
+            out.passed.append("libtvm_ffi.so exports every required C symbol" + _read_from(ffi))
         if not ffi.loadable:
             out.blockers += ffi.problems
             out.remedy += ffi.remedies
     if dyn and dyn.tvm_ffi_error:
         out.blockers.append(f"import tvm_ffi failed in a child process: {dyn.tvm_ffi_error}")
     _extension_checks(facts, out)
+    _bridge_import_checks(dyn, out)
     _layout_checks(dyn, out)
     return out
+
+
+def _bridge_import_checks(dyn: DynamicFacts | None, out: _Findings) -> None:
+    # Installed (the compiled extension exists) but not importable blocks the bridge; not
+    # installed or not built is only a note, so the probe can judge the libraries without it.
+    if dyn is None or dyn.bridge_available:
+        return
+    if dyn.bridge_import_error:
+        out.blockers.append(
+            f"import bridge_cffi failed in a child process: {dyn.bridge_import_error}"
+        )
+        out.remedy.append(
+            "run `python -c 'import bridge_cffi'` for the traceback, then install what it is "
+            "missing or reinstall bridge_cffi for this Python and this MXNet"
+        )
+    else:
+        out.notes.append(f"bridge self-tests not run: {dyn.bridge_detail}")
 
 
 def _extension_checks(facts: Facts, out: _Findings) -> None:
@@ -115,7 +140,7 @@ def _extension_checks(facts: Facts, out: _Findings) -> None:
     if ext_lib is None:
         return
     if ext is None:
-        out.passed.append(f"bridge extension: {ext_lib.error or 'not found'} (not built yet?)")
+        out.notes.append(f"bridge extension: {ext_lib.error or 'not found'} (not built yet?)")
     elif not ext.loadable:
         out.blockers += [f"bridge extension: {p}" for p in ext.problems]
         out.remedy += ext.remedies
@@ -183,7 +208,7 @@ def _reasons(f: _Findings) -> list[str]:
     for findings in (f.blockers, f.unsafe, f.degraded):
         if findings:
             return list(findings)
-    return f.passed
+    return f.passed + [f"note: {note}" for note in f.notes]
 
 
 def bridge_async(facts: Facts) -> Verdict:
@@ -222,8 +247,6 @@ def bridge_async(facts: Facts) -> Verdict:
         if rt is not None and not rt.loadable:
             f.degraded += rt.problems
             f.remedy += rt.remedies
-    if dyn and not dyn.bridge_available:
-        f.passed.append(f"bridge self-tests: {dyn.bridge_detail}")
     return Verdict(BRIDGE_ASYNC, _status(f), _reasons(f), _dedupe(f.remedy))
 
 
@@ -287,7 +310,17 @@ def legacy_mxtvmbridge(facts: Facts) -> Verdict:
             "std::function cross the boundary with different layouts"
         )
     mc, tc = mx.compiler, tvm.compiler
-    if mc.family != tc.family or _major(mc.version) != _major(tc.version):
+    if mc.family is None or tc.family is None:
+        unknown = [
+            f"{name} ({_why_compiler_unknown(s)})"
+            for name, s in (("libmxnet.so", mx), (tvm_lib.name, tvm))
+            if s.compiler.family is None
+        ]
+        unsafe.append(
+            "compiler unknown for " + "; ".join(unknown) + ": a shared C++ ABI of std:: "
+            "types and exceptions cannot be confirmed"
+        )
+    elif mc.family != tc.family or _major(mc.version) != _major(tc.version):
         unsafe.append(
             f"compilers differ: libmxnet.so was built by {mc.family or '?'} {mc.version or '?'}, "
             f"{tvm_lib.name} by {tc.family or '?'} {tc.version or '?'} (C++ ABI of std:: types "
@@ -308,6 +341,12 @@ def legacy_mxtvmbridge(facts: Facts) -> Verdict:
         ["MXTVMBridge exported; same compiler family/major, same string ABI, PackedFunc-era TVM"],
         [],
     )
+
+
+def _why_compiler_unknown(s: StaticFacts) -> str:
+    if s.read_from != "sections":
+        return "its section header table is unusable, so .comment cannot be read"
+    return "no compiler named in .comment"
 
 
 def _abi_name(s: StaticFacts) -> str:

@@ -45,12 +45,15 @@ def check_mxnet_supported(library_path: str, version_code: int) -> None:
     The same rules as ``python -m abi_checks``'s bridge-async verdict (version and required
     symbols), so the bridge refuses up front instead of failing later.
     """
-    from abi_checks.api import bridge_blockers
+    from abi_checks.api import check_bridge
 
     problem = mxnet_version_problem(decode_mxnet_version(version_code))
     if problem:
         raise BridgeLibraryError(problem)
-    blockers = bridge_blockers(library_path, version_code)
+    result = check_bridge(library_path, version_code)
+    for warning in result.warnings:
+        logger.warning("%s", warning)
+    blockers = result.blockers
     if blockers:
         raise BridgeLibraryError(
             "the bridge cannot work with this MXNet: " + "; ".join(blockers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import struct
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -45,3 +47,45 @@ def build_shared(
 def c_functions(names: list[str]) -> str:
     """C source defining `int NAME(void) { return 0; }` for every name."""
     return "".join(f"int {n}(void) {{ return 0; }}\n" for n in names)
+
+
+#: How `break_section_headers` damages a copy. The loader reads only the program headers, so
+#: every variant still loads; readelf and pyelftools lose the sections.
+SECTION_DAMAGE = {
+    # MXNet 1.6.0's pip libmxnet.so: e_shnum 0, e_shoff at 8 garbage entries whose first
+    # sh_size says 8, e_shstrndx 29 ("Number of section headers: 0 (8)", index out of range).
+    "like-mxnet-1.6.0": "garbage table, e_shnum 0, e_shstrndx 29",
+    "shstrndx-out-of-range": "e_shstrndx beyond e_shnum",
+    "table-past-end": "e_shoff beyond the end of the file",
+    "no-table": "e_shoff, e_shnum and e_shstrndx 0 (as sstrip leaves it)",
+}
+
+# ELF64 header fields (little endian): e_shoff, e_shentsize, e_shnum, e_shstrndx.
+_E_SHOFF, _E_SHENTSIZE, _E_SHNUM, _E_SHSTRNDX = 0x28, 0x3A, 0x3C, 0x3E
+
+
+def break_section_headers(source: Path, target: Path, damage: str) -> Path:
+    """Copy `source` (an x86-64/aarch64 ELF64 little-endian file) to `target` with its section
+    header table made unusable as `damage` (a SECTION_DAMAGE key) says."""
+    data = bytearray(source.read_bytes())
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "ELF64 little endian only"
+    entry = struct.unpack_from("<H", data, _E_SHENTSIZE)[0]
+    if damage == "like-mxnet-1.6.0":
+        garbage = bytearray(random.Random(160).randbytes(8 * entry))
+        struct.pack_into("<Q", garbage, 0x20, 8)  # entry 0's sh_size: "0 (8)"
+        struct.pack_into("<Q", data, _E_SHOFF, len(data))
+        data += garbage
+        struct.pack_into("<HH", data, _E_SHNUM, 0, 29)
+    elif damage == "shstrndx-out-of-range":
+        count = struct.unpack_from("<H", data, _E_SHNUM)[0]
+        struct.pack_into("<H", data, _E_SHSTRNDX, count + 5)
+    elif damage == "table-past-end":
+        struct.pack_into("<Q", data, _E_SHOFF, len(data) + 4096)
+    elif damage == "no-table":
+        struct.pack_into("<Q", data, _E_SHOFF, 0)
+        struct.pack_into("<HH", data, _E_SHNUM, 0, 0)
+    else:
+        raise ValueError(f"unknown damage {damage!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(bytes(data))
+    return target

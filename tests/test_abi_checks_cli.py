@@ -44,6 +44,8 @@ STATIC_KEYS = {
     "missing_versions",
     "problems",
     "remedies",
+    "read_from",
+    "read_notes",
 }
 COMPILER_KEYS = {"family", "version", "strings"}
 DEPENDENCY_KEYS = {"soname", "needed_by", "path", "how"}
@@ -66,6 +68,7 @@ DYNAMIC_KEYS = {
     "throw_symbol",
     "bridge_available",
     "bridge_detail",
+    "bridge_import_error",
     "bridge_run_context_layout",
     "bridge_view_identity",
     "bridge_error_mode",

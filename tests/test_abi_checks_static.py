@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -13,12 +16,16 @@ from abi_native_builds import (
     PACKAGE_LIBMXNET,
     PACKAGE_LIBTVM_FFI,
     PACKAGE_LIBTVM_RUNTIME,
+    SECTION_DAMAGE,
+    break_section_headers,
     build_shared,
     c_functions,
 )
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
 
 from abi_checks import cli, elf_static, requirements
-from abi_checks.api import bridge_blockers
+from abi_checks.api import BridgeCheck, bridge_blockers, check_bridge
 from abi_checks.static_probe import probe_file, tvm_ffi_pin_remedy
 
 TVM_FFI_STRINGIFY = "_ZN3tvm3ffi4json9StringifyERKNS0_3AnyENS0_8OptionalIivEE"
@@ -271,3 +278,228 @@ def test_static_preload_option_satisfies_a_dependency_found_nowhere_else(
     assert code == 2
     assert report["libraries"][str(user)]["static"]["missing_libraries"] == ["libdep.so"]
     assert cli.main(["--static", str(user), "--preload", str(dep)]) == 0
+
+
+# ------------------------------------------------------------------ unusable section headers
+# MXNet 1.6.0's pip libmxnet.so has a garbage section header table ("Number of section
+# headers: 0 (8)", string table index 29 out of range). The loader reads only the program
+# headers, so the library works; the probe must read it the same way.
+
+_COMPARED_FIELDS = (
+    "soname",
+    "needed",
+    "rpath",
+    "runpath",
+    "default_exports",
+    "versioned_exports",
+    "undefined",
+    "version_definitions",
+    "version_needs",
+    "cxx11_symbols",
+    "cpp_symbols",
+    "has_version_info",
+)
+
+_VERSIONED_SOURCE = (
+    "#include <math.h>\n#include <string.h>\n"
+    "extern int maybe_there(void) __attribute__((weak));\n"
+    "double api_cos(double x) { return cos(x); }\n"
+    "void api_copy(char *d, const char *s, size_t n) { memcpy(d, s, n); }\n"
+    "int api_old(void) { return maybe_there ? maybe_there() : 1; }\n"
+    "int api_hidden(void) { return 2; }\n"
+)
+_VERSION_SCRIPT = (
+    "API_1 { global: api_old; local: *; }; API_2 { global: api_cos; api_copy; } API_1;"
+)
+
+
+def _versioned_library(directory: Path, hash_style: str) -> Path:
+    return build_shared(
+        directory,
+        "libversioned.so",
+        _VERSIONED_SOURCE,
+        link=[
+            "-lm",
+            "-Wl,-soname,libversioned.so.2",
+            "-Wl,-rpath,$ORIGIN/deps",
+            f"-Wl,--hash-style={hash_style}",
+        ],
+        version_script=_VERSION_SCRIPT,
+    )
+
+
+def _loads_in_a_child(path: Path, symbol: str) -> bool:
+    code = f"import ctypes; ctypes.CDLL({str(path)!r}).{symbol}"
+    return subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("damage", list(SECTION_DAMAGE))
+def test_damaged_section_table_still_loads_but_pyelftools_loses_the_sections(
+    tmp_path: Path, damage: str
+) -> None:
+    lib = break_section_headers(
+        _versioned_library(tmp_path, "gnu"), tmp_path / "broken" / "libversioned.so", damage
+    )
+    assert _loads_in_a_child(lib, "api_cos")  # the loader only needs the program headers
+    with lib.open("rb") as stream:
+        try:
+            dynsym = ELFFile(stream).get_section_by_name(".dynsym")
+        except ELFError:
+            dynsym = None
+    assert dynsym is None
+
+
+def test_damaged_section_table_looks_like_mxnet_1_6_0_to_readelf(tmp_path: Path) -> None:
+    readelf = shutil.which("readelf")
+    assert readelf, "readelf (binutils) is required; CI installs build-essential"
+    lib = break_section_headers(
+        build_shared(tmp_path, "libx.so", c_functions(["x_fn"])),
+        tmp_path / "broken.so",
+        "like-mxnet-1.6.0",
+    )
+    header = subprocess.run([readelf, "-h", str(lib)], capture_output=True, text=True).stdout
+    assert "Number of section headers:         0 (8)" in header
+    assert "Section header string table index: 29 <corrupt: out of range>" in header
+
+
+@pytest.mark.parametrize("hash_style", ["gnu", "sysv"])
+@pytest.mark.parametrize("damage", list(SECTION_DAMAGE))
+def test_damaged_section_table_is_read_from_the_program_headers_with_the_same_facts(
+    tmp_path: Path, damage: str, hash_style: str
+) -> None:
+    # DT_GNU_HASH (gnu) or DT_HASH (sysv) gives the dynamic symbol count.
+    good = _versioned_library(tmp_path, hash_style)
+    with good.open("rb") as stream:
+        segment = next(ELFFile(stream).iter_segments("PT_DYNAMIC"))
+        tags = {tag.entry.d_tag for tag in segment.iter_tags()}
+    assert ("DT_GNU_HASH" in tags, "DT_HASH" in tags) == (hash_style == "gnu", hash_style == "sysv")
+    broken = break_section_headers(good, tmp_path / "broken" / "libversioned.so", damage)
+    want, got = elf_static.read_elf(str(good)), elf_static.read_elf(str(broken))
+    assert want.read_from == "sections" and want.read_notes == [] and want.comments
+    assert got.read_from == "program-headers"
+    assert {f: getattr(got, f) for f in _COMPARED_FIELDS} == {
+        f: getattr(want, f) for f in _COMPARED_FIELDS
+    }
+    # The facts are real, not two empty readings that agree:
+    assert got.soname == "libversioned.so.2" and got.runpath + got.rpath == ["$ORIGIN/deps"]
+    assert {"libm.so.6", "libc.so.6"} <= set(got.needed)
+    assert got.exports("api_cos") and not got.exports("api_hidden")
+    assert got.provides("api_old", "API_1") and got.provides("api_cos", "API_2")
+    assert "GLIBC_2.2.5" in got.version_needs["libm.so.6"]
+    assert [u.weak for u in got.undefined if u.name == "maybe_there"] == [True]
+    assert got.comments == [] and "section header table unusable" in got.read_notes[0]
+    assert any("compiler unknown" in n for n in got.read_notes)
+
+
+def test_unreadable_version_tables_without_sections_leave_versions_unknown(
+    tmp_path: Path,
+) -> None:
+    good = _versioned_library(tmp_path, "gnu")
+    with good.open("rb") as stream:
+        verneed = ELFFile(stream).get_section_by_name(".gnu.version_r")["sh_offset"]
+    damaged = bytearray(good.read_bytes())
+    struct.pack_into("<I", damaged, verneed + 8, 0x7FFFFFFF)  # vn_aux: far past the end
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "libversioned.so").write_bytes(bytes(damaged))
+    lib = break_section_headers(
+        tmp_path / "damaged" / "libversioned.so", tmp_path / "broken.so", "like-mxnet-1.6.0"
+    )
+    info = elf_static.read_elf(str(lib))
+    assert info.read_from == "program-headers" and info.exports("api_cos")
+    assert info.version_needs == {} and not info.has_version_info
+    assert any(n.startswith("symbol versions unknown") for n in info.read_notes)
+    assert probe_file(str(lib)).missing_versions == []  # unknown is not missing
+
+
+def test_real_tvm_ffi_with_a_damaged_section_table_reads_the_same(tmp_path: Path) -> None:
+    broken = break_section_headers(
+        PACKAGE_LIBTVM_FFI, tmp_path / "libtvm_ffi.so", "like-mxnet-1.6.0"
+    )
+    want, got = elf_static.read_elf(str(PACKAGE_LIBTVM_FFI)), elf_static.read_elf(str(broken))
+    assert got.read_from == "program-headers"
+    assert {f: getattr(got, f) for f in _COMPARED_FIELDS} == {
+        f: getattr(want, f) for f in _COMPARED_FIELDS
+    }
+    assert got.cxx11_symbols > 0 and got.version_needs["libstdc++.so.6"]
+    assert all(got.exports(s) for s in requirements.TVMFFI_REQUIRED_SYMBOLS)
+
+
+def test_mxnet_with_a_damaged_section_table_lists_missing_symbols_and_needed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    present = ["MXGetVersion", "MXGetLastError", "MXEnginePushAsyncND"]
+    good = build_shared(
+        tmp_path, "libmxnet.so", c_functions(present), link=["-Wl,--no-as-needed", "-lm"]
+    )
+    lib = break_section_headers(good, tmp_path / "broken" / "libmxnet.so", "like-mxnet-1.6.0")
+    code, report = run_static(capsys, lib)
+    static = report["libraries"][str(lib)]["static"]
+    assert code == 2  # for the missing symbols, not for the section table
+    assert static["required_symbols_missing"] == ["MXEnginePushSyncND", "MXNDArrayToDLPack"]
+    assert "libm.so.6" in static["needed"] and static["loadable"]
+    assert static["read_from"] == "program-headers"
+    assert "section header table unusable" in static["read_notes"][0]
+    assert static["compiler"]["family"] is None
+    assert cli.main(["--static", str(lib)]) == 2
+    text = capsys.readouterr().out
+    assert "program headers" in text and "compiler              unknown" in text
+
+
+def _full_mxnet(directory: Path, damage: str) -> Path:
+    names = [*requirements.MXNET_REQUIRED_SYMBOLS, *requirements.MXNET_OPTIONAL_SYMBOLS]
+    good = build_shared(directory, "libmxnet.so", c_functions(names))
+    return break_section_headers(good, directory / "broken" / "libmxnet.so", damage)
+
+
+@pytest.mark.parametrize("damage", list(SECTION_DAMAGE))
+def test_bridge_blockers_accepts_an_mxnet_with_a_damaged_section_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    lib = _full_mxnet(tmp_path, damage)
+    assert check_bridge(str(lib), 10600) == BridgeCheck(blockers=[], warnings=[])
+    assert bridge_blockers(str(lib), 10600, str(PACKAGE_LIBTVM_FFI)) == []
+    code, report = run_static(capsys, lib)
+    assert code == 0 and report["libraries"][str(lib)]["static"]["read_from"] == "program-headers"
+
+
+def test_bridge_blockers_names_missing_symbols_of_a_damaged_mxnet(tmp_path: Path) -> None:
+    good = build_shared(tmp_path, "libmxnet.so", c_functions(["MXGetVersion", "MXGetLastError"]))
+    lib = break_section_headers(good, tmp_path / "broken" / "libmxnet.so", "like-mxnet-1.6.0")
+    (reason,) = bridge_blockers(str(lib), 10901)
+    assert "MXEnginePushSyncND" in reason and "MXNDArrayToDLPack" in reason
+
+
+# ------------------------------------------------------------------ unreadable files never block
+
+
+@pytest.mark.parametrize("kind", ["text file", "truncated ELF", "missing path"])
+def test_unreadable_mxnet_file_is_a_warning_not_a_blocker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    lib = tmp_path / "libmxnet.so"
+    if kind == "text file":
+        lib.write_text("not an ELF file\n")
+    elif kind == "truncated ELF":
+        lib.write_bytes(PACKAGE_LIBTVM_FFI.read_bytes()[:64])
+    result = check_bridge(str(lib), 10901, str(PACKAGE_LIBTVM_FFI))
+    assert result.blockers == []
+    (warning,) = result.warnings
+    assert str(lib) in warning and "not checked" in warning
+    with caplog.at_level(logging.WARNING, logger="abi_checks.api"):
+        assert bridge_blockers(str(lib), 10901, str(PACKAGE_LIBTVM_FFI)) == []
+    assert [r.getMessage() for r in caplog.records] == [warning]
+
+
+def test_unreadable_tvm_ffi_file_is_a_warning_not_a_blocker(tmp_path: Path) -> None:
+    ffi = tmp_path / "libtvm_ffi.so"
+    ffi.write_text("not an ELF file\n")
+    result = check_bridge(str(PACKAGE_LIBMXNET), 10901, str(ffi))
+    assert result.blockers == [] and len(result.warnings) == 1 and str(ffi) in result.warnings[0]
+
+
+def test_unreadable_file_still_gets_the_version_blocker(tmp_path: Path) -> None:
+    lib = tmp_path / "libmxnet.so"
+    lib.write_text("not an ELF file\n")
+    result = check_bridge(str(lib), 10500)
+    assert result.blockers == [requirements.MXNET_TOO_OLD_REASON.format(found="1.5.0")]
+    assert len(result.warnings) == 1

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import copy
+import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from abi_checks import requirements, verdicts
+from abi_checks import dynamic, requirements, verdicts
 from abi_checks.collect import collect
-from abi_checks.facts import Facts, SelfTest
+from abi_checks.dynamic_child import bridge_extension_files
+from abi_checks.facts import Compiler, Facts, SelfTest
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +47,14 @@ def test_real_wheels_run_the_bridge_async_without_degradation(real_facts: Facts)
     verdict = by_name(real_facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "ok", verdict.reasons
     assert verdicts.exit_code(verdicts.evaluate(real_facts)) == 0
+
+
+def test_built_bridge_imports_and_self_tests_in_the_child(real_facts: Facts) -> None:
+    dyn = real_facts.dynamic
+    assert dyn.bridge_available and dyn.bridge_import_error is None
+    assert dyn.bridge_run_context_layout.ok and dyn.bridge_view_identity.ok
+    reasons = by_name(real_facts)[verdicts.BRIDGE_ASYNC].reasons
+    assert not any(r.startswith("note:") for r in reasons)
 
 
 def test_real_wheels_keep_recorded_errors_as_an_inactive_fallback(real_facts: Facts) -> None:
@@ -130,3 +141,116 @@ def test_only_mxnet_from_1_5_1_on_is_supported(major: int, minor: int, patch: in
     assert version == Version(f"{major}.{minor}.{patch}")
     supported = requirements.mxnet_version_problem(version) is None
     assert supported == (version >= Version("1.5.1"))
+
+
+# ------------------------------------------------------------------ the bridge itself in the child
+
+
+def _bridge_copy(site: Path, keep_extension: bool, damage: str | None = None) -> Path:
+    """A copy of this checkout's bridge_cffi (with its real built extension, unless told not
+    to) in `site`, damaged as a broken install would be."""
+    package, extensions = bridge_extension_files()
+    assert package is not None and extensions, "the bridge extension must be built for this test"
+    target = site / "bridge_cffi"
+    ignore = ["__pycache__"] + ([] if keep_extension else ["_native*.so"])
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns(*ignore))
+    if damage == "module truncated":  # an interrupted copy: a SyntaxError, not an ImportError
+        source = (target / "errors.py").read_text()
+        (target / "errors.py").write_text(source[: len(source) // 2] + "\ndef broken(:\n")
+    elif damage == "extension truncated":
+        for path in target.glob("_native*.so"):
+            path.write_bytes(path.read_bytes()[:64])
+    return site
+
+
+def _with_child_seeing(site: Path, real_facts: Facts, monkeypatch: pytest.MonkeyPatch) -> Facts:
+    # The child puts its working directory, then the user's PYTHONPATH first on sys.path (as
+    # `python -c 'import bridge_cffi'` would), so it imports the copy in `site`.
+    monkeypatch.chdir(site)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    facts = altered(real_facts)
+    facts.dynamic = dynamic.run_child()
+    return facts
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        ("module truncated", "SyntaxError"),
+        ("extension truncated", "ImportError"),
+    ],
+)
+def test_installed_bridge_that_fails_to_import_is_unavailable(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    real_facts: Facts,
+    damage: str,
+    error: str,
+) -> None:
+    site = _bridge_copy(tmp_path, keep_extension=True, damage=damage)
+    facts = _with_child_seeing(site, real_facts, monkeypatch)
+    assert facts.dynamic.error is None and not facts.dynamic.bridge_available
+    assert error in (facts.dynamic.bridge_import_error or "")
+    found = by_name(facts)
+    for name in (verdicts.BRIDGE_ASYNC, verdicts.BRIDGE_RECORDED):
+        assert found[name].status == "unavailable"
+        (reason,) = [r for r in found[name].reasons if "import bridge_cffi failed" in r]
+        assert error in reason
+        assert any("import bridge_cffi" in r for r in found[name].remedy)
+    assert verdicts.exit_code(list(found.values())) == 2
+
+
+def test_bridge_without_its_extension_is_a_note_not_a_passed_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_facts: Facts
+) -> None:
+    site = _bridge_copy(tmp_path, keep_extension=False)
+    facts = _with_child_seeing(site, real_facts, monkeypatch)
+    assert not facts.dynamic.bridge_available and facts.dynamic.bridge_import_error is None
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "ok", verdict.reasons
+    (note,) = [r for r in verdict.reasons if "not built" in r or "not run" in r]
+    assert note.startswith("note: bridge self-tests not run") and str(site) in note
+
+
+def test_bridge_import_failure_is_never_listed_as_passed(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.dynamic.bridge_available = False
+    facts.dynamic.bridge_import_error = "ModuleNotFoundError: No module named 'mxnet.numpy'"
+    facts.dynamic.bridge_detail = "import bridge_cffi failed: " + facts.dynamic.bridge_import_error
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "unavailable"
+    assert verdict.reasons == [
+        "import bridge_cffi failed in a child process: "
+        "ModuleNotFoundError: No module named 'mxnet.numpy'"
+    ]
+
+
+# ------------------------------------------------------------------ read from program headers
+
+
+def _as_read_from_program_headers(facts: Facts) -> Facts:
+    facts = altered(facts)
+    mx = facts.libraries["mxnet"].static
+    mx.read_from = "program-headers"
+    mx.read_notes = ["section header table unusable (...)", "compiler unknown: ..."]
+    mx.compiler = Compiler(None, None)
+    return facts
+
+
+def test_mxnet_read_from_program_headers_still_runs_the_bridge_and_says_so(
+    real_facts: Facts,
+) -> None:
+    verdict = by_name(_as_read_from_program_headers(real_facts))[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "ok"
+    assert (
+        "libmxnet.so exports every required C symbol (read from the program headers: its "
+        "section header table is unusable)"
+    ) in verdict.reasons
+
+
+def test_unknown_compiler_is_named_as_unknown_not_as_different(real_facts: Facts) -> None:
+    verdict = by_name(_as_read_from_program_headers(real_facts))[verdicts.LEGACY]
+    text = " ".join(verdict.reasons)
+    assert verdict.status == "unsafe"
+    assert "compilers differ" not in text
+    assert "compiler unknown for libmxnet.so (its section header table is unusable" in text

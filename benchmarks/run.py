@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import platform
 import statistics
@@ -31,6 +32,7 @@ def small_n(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict
     return interleaved_medians(
         {
             "bridge": lambda: per_call_us(paths.bridge, calls),
+            "bridge_c_entry": lambda: per_call_us(paths.bridge_c_entry, calls),
             "c_floor": lambda: per_batch_us(paths.floor_batch, calls),
             "elemwise_add": lambda: per_call_us(paths.elemwise_add, calls),
             "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
@@ -84,15 +86,24 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
             worker.start()
         mx.nd.waitall()
         barrier.wait()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for worker in workers:
             worker.join()
         mx.nd.waitall()
-        return threads * calls / (time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        cores_busy[threads].append((time.process_time() - cpu_started) / wall)
+        return threads * calls / wall
 
-    return interleaved_medians(
+    cores_busy: dict[int, list[float]] = {1: [], 2: []}
+    result = interleaved_medians(
         {"one_thread": lambda: throughput(1), "two_threads": lambda: throughput(2)}, rounds
     )
+    # CPU seconds per wall second over all threads (pushers and MXNet's engine workers): how
+    # much of the machine's cores one pusher already keeps busy bounds what a second can add.
+    result["one_thread_cores_busy"] = statistics.median(cores_busy[1])
+    result["two_threads_cores_busy"] = statistics.median(cores_busy[2])
+    result["cores"] = float(os.cpu_count() or 1)
+    return result
 
 
 def training_step(steps: int) -> dict[str, float]:
@@ -128,6 +139,8 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return {
         "n20_bridge_vs_elemwise_add": n20["bridge"] / n20["elemwise_add"],
         "n20_bridge_vs_c_floor": n20["bridge"] / n20["c_floor"],
+        "n20_c_entry_vs_elemwise_add": n20["bridge_c_entry"] / n20["elemwise_add"],
+        "n20_python_share_of_bridge": (n20["bridge"] - n20["bridge_c_entry"]) / n20["bridge"],
         "n1024_bridge_vs_elemwise_add": results["n=1024"]["bridge"] / results["n=1024"]["elemwise_add"],
         "n1024_bridge_vs_c_floor": results["n=1024"]["bridge"] / results["n=1024"]["c_floor"],
         "big_bridge_vs_direct_tvm": big["bridge"] / big["direct_tvm"],
@@ -143,7 +156,8 @@ def format_table(results: dict[str, dict[str, float]], measured: dict[str, float
     for size in ("n=20", "n=1024"):
         row = results[size]
         lines.append(f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)")
-        for path in ("bridge", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
+        for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops",
+                     "sync_dlpack", "direct_tvm"):
             lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
     big = results["n=2^22"]
     lines.append("(b) n=2^22 float32, per call (us; ratio to direct TVM)")
@@ -154,6 +168,9 @@ def format_table(results: dict[str, dict[str, float]], measured: dict[str, float
     threads = results["threads"]
     lines.append(f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
                  f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})")
+    lines.append(f"    cores busy (all threads, CPU s per wall s): one pusher "
+                 f"{threads['one_thread_cores_busy']:.2f}, two pushers "
+                 f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}")
     train = results["training"]
     lines.append("(e) training example (MLP 16-64-64-1, Adam, batch 64): native vs bridged fused TVM Adam")
     lines.append(f"    ms/step    native {train['native_ms_per_step']:.3f}  bridged "

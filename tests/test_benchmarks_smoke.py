@@ -19,5 +19,6 @@ def test_benchmark_quick_run_prints_every_target() -> None:
                   "two threads / one thread throughput"):
         assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
     assert "(e) training example" in out
-    for path in ("bridge", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
+    assert "cores busy" in out
+    for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
         assert re.search(rf"^\s+{path}\s+\d+\.\d+", out, re.M), path

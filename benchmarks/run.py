@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also write results/<timestamp>.json")
     parser.add_argument("--quick", action="store_true", help="few calls: checks it runs, not figures")
     args = parser.parse_args(argv)
-    calls, rounds, big_calls = (200, 1, 3) if args.quick else (20000, 5, 30)
+    calls, rounds, big_calls = (200, 1, 3) if args.quick else (20000, 7, 30)
     module = build_scaled_add()
     bridge_cffi.to_mxnet_func(module)  # first use binds MXNet and runs the self-tests
     results = {

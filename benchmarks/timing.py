@@ -34,9 +34,11 @@ def interleaved_medians(
     """Run every measure once per round, rounds times, interleaved; return each median.
 
     Interleaving spreads the machine's noise over all paths alike, so their ratios hold even
-    when the absolute figures drift.
+    when the absolute figures drift. One round runs first and is discarded, as a warm-up.
     """
     samples: dict[str, list[float]] = {name: [] for name in measures}
+    for measure in measures.values():  # warm-up, discarded: worker threads, memory pools
+        measure()
     for _ in range(rounds):
         for name, measure in measures.items():
             samples[name].append(measure())

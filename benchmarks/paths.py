@@ -10,10 +10,10 @@ import mxnet as mx
 import numpy as np
 import tvm
 import tvm_ffi
+from bridge_cffi._native import ffi, lib
 from tvm import te
 
 import bridge_cffi
-from bridge_cffi._native import ffi, lib
 
 SCALE = 2.0
 
@@ -71,9 +71,17 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
 
     tx, ty, tz = (tvm.runtime.tensor(a) for a in (x_np, y_np, np.zeros(n, "float32")))
     # What one call costs once Python has packed its arguments: the C entry alone.
-    packed = struct.pack("=qdqdqdqd", lib.BRIDGE_ARG_TENSOR, x.handle.value,
-                         lib.BRIDGE_ARG_TENSOR, y.handle.value, lib.BRIDGE_ARG_TENSOR,
-                         z.handle.value, lib.BRIDGE_ARG_FLOAT, SCALE)
+    packed = struct.pack(
+        "=qdqdqdqd",
+        lib.BRIDGE_ARG_TENSOR,
+        x.handle.value,
+        lib.BRIDGE_ARG_TENSOR,
+        y.handle.value,
+        lib.BRIDGE_ARG_TENSOR,
+        z.handle.value,
+        lib.BRIDGE_ARG_FLOAT,
+        SCALE,
+    )
     plan = bridged._plan
     bridge_call = lib.bridge_call
 

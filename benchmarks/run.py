@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import logging
+import os
 import platform
 import statistics
 import threading
@@ -141,7 +141,8 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "n20_bridge_vs_c_floor": n20["bridge"] / n20["c_floor"],
         "n20_c_entry_vs_elemwise_add": n20["bridge_c_entry"] / n20["elemwise_add"],
         "n20_python_share_of_bridge": (n20["bridge"] - n20["bridge_c_entry"]) / n20["bridge"],
-        "n1024_bridge_vs_elemwise_add": results["n=1024"]["bridge"] / results["n=1024"]["elemwise_add"],
+        "n1024_bridge_vs_elemwise_add": results["n=1024"]["bridge"]
+        / results["n=1024"]["elemwise_add"],
         "n1024_bridge_vs_c_floor": results["n=1024"]["bridge"] / results["n=1024"]["c_floor"],
         "big_bridge_vs_direct_tvm": big["bridge"] / big["direct_tvm"],
         "big_bridge_vs_native_two_ops": big["bridge"] / big["native_two_ops"],
@@ -156,33 +157,56 @@ def format_table(results: dict[str, dict[str, float]], measured: dict[str, float
     for size in ("n=20", "n=1024"):
         row = results[size]
         lines.append(f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)")
-        for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops",
-                     "sync_dlpack", "direct_tvm"):
-            lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
+        for path in (
+            "bridge",
+            "bridge_c_entry",
+            "c_floor",
+            "elemwise_add",
+            "native_two_ops",
+            "sync_dlpack",
+            "direct_tvm",
+        ):
+            lines.append(
+                f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}"
+            )
     big = results["n=2^22"]
     lines.append("(b) n=2^22 float32, per call (us; ratio to direct TVM)")
     for path in ("bridge", "direct_tvm", "native_two_ops"):
         lines.append(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}")
-    lines.append(f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
-                 f"= {measured['big_push_vs_kernel'] * 100:.2f}% of the kernel's {big['direct_tvm']:.0f} us")
+    lines.append(
+        f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
+        f"= {measured['big_push_vs_kernel'] * 100:.2f}% of the kernel's {big['direct_tvm']:.0f} us"
+    )
     threads = results["threads"]
-    lines.append(f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
-                 f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})")
-    lines.append(f"    cores busy (all threads, CPU s per wall s): one pusher "
-                 f"{threads['one_thread_cores_busy']:.2f}, two pushers "
-                 f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}")
+    lines.append(
+        f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
+        f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})"
+    )
+    lines.append(
+        f"    cores busy (all threads, CPU s per wall s): one pusher "
+        f"{threads['one_thread_cores_busy']:.2f}, two pushers "
+        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}"
+    )
     train = results["training"]
-    lines.append("(e) training example (MLP 16-64-64-1, Adam, batch 64): native vs bridged fused TVM Adam")
-    lines.append(f"    ms/step    native {train['native_ms_per_step']:.3f}  bridged "
-                 f"{train['bridged_ms_per_step']:.3f}  x{train['bridged_ms_per_step'] / train['native_ms_per_step']:.3f}")
-    lines.append(f"    ms/update  native {train['native_ms_per_update']:.3f}  bridged "
-                 f"{train['bridged_ms_per_update']:.3f}  x{train['bridged_ms_per_update'] / train['native_ms_per_update']:.3f}")
-    lines.append(f"    final loss native {train['native_final_loss']:.8f}  bridged {train['bridged_final_loss']:.8f}")
+    lines.append(
+        "(e) training example (MLP 16-64-64-1, Adam, batch 64): native vs bridged fused TVM Adam"
+    )
+    for label, key in (("ms/step  ", "ms_per_step"), ("ms/update", "ms_per_update")):
+        native, bridged = train[f"native_{key}"], train[f"bridged_{key}"]
+        lines.append(
+            f"    {label}  native {native:.3f}  bridged {bridged:.3f}  x{bridged / native:.3f}"
+        )
+    lines.append(
+        f"    final loss native {train['native_final_loss']:.8f}  "
+        f"bridged {train['bridged_final_loss']:.8f}"
+    )
     lines.append("targets (ratios from this run)")
     for label, key, limit, sense in TARGETS:
         value = measured[key]
         met = value <= limit if sense == "<=" else value >= limit
-        lines.append(f"    {label:<40}{value:>8.3f}  target {sense} {limit:<5} {'met' if met else 'NOT met'}")
+        lines.append(
+            f"    {label:<40}{value:>8.3f}  target {sense} {limit:<5} {'met' if met else 'NOT met'}"
+        )
     return "\n".join(lines)
 
 
@@ -190,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; print the table; with --json also write benchmarks/results/."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--json", action="store_true", help="also write results/<timestamp>.json")
-    parser.add_argument("--quick", action="store_true", help="few calls: checks it runs, not figures")
+    parser.add_argument(
+        "--quick", action="store_true", help="few calls: checks it runs, not figures"
+    )
     args = parser.parse_args(argv)
     calls, rounds, big_calls = (200, 1, 3) if args.quick else (20000, 7, 30)
     module = build_scaled_add()
@@ -208,10 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS / f"{stamp}.json"
-        path.write_text(json.dumps({
-            "when": stamp, "quick": args.quick, "machine": platform.platform(),
-            "mxnet": mx.__version__, "tvm": tvm.__version__, "figures_us": results,
-            "ratios": measured,
-        }, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "when": stamp,
+                    "quick": args.quick,
+                    "machine": platform.platform(),
+                    "mxnet": mx.__version__,
+                    "tvm": tvm.__version__,
+                    "figures_us": results,
+                    "ratios": measured,
+                },
+                indent=2,
+            )
+        )
         print(f"written {path}")
     return 0

@@ -28,9 +28,7 @@ def per_batch_us(run_batch: Callable[[int], object], calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def interleaved_medians(
-    measures: dict[str, Callable[[], float]], rounds: int
-) -> dict[str, float]:
+def interleaved_medians(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
     """Run every measure once per round, rounds times, interleaved; return each median.
 
     Interleaving spreads the machine's noise over all paths alike, so their ratios hold even

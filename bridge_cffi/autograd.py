@@ -23,7 +23,7 @@ from ctypes import CFUNCTYPE, c_int, c_void_p, cast
 from typing import Any
 
 import mxnet as mx
-from mxnet.base import MXCallbackList, NDArrayHandle, _LIB, c_array, c_handle_array, check_call
+from mxnet.base import _LIB, MXCallbackList, NDArrayHandle, c_array, c_handle_array, check_call
 from mxnet.ndarray import NDArray
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
@@ -51,11 +51,11 @@ def _as_inferred(func: Any, role: str, name: str | None) -> InferredFunction:
 class DifferentiableFunction:
     """A forward/backward pair of bridged functions that ``mx.autograd`` can record."""
 
-    __slots__ = ("forward", "backward", "save_outputs", "_array_positions", "_n_args",
-                 "_n_outputs")
+    __slots__ = ("forward", "backward", "save_outputs", "_array_positions", "_n_args", "_n_outputs")
 
-    def __init__(self, forward: InferredFunction, backward: InferredFunction,
-                 save_outputs: bool) -> None:
+    def __init__(
+        self, forward: InferredFunction, backward: InferredFunction, save_outputs: bool
+    ) -> None:
         self.forward = forward
         self.backward = backward
         self.save_outputs = save_outputs
@@ -76,9 +76,11 @@ class DifferentiableFunction:
         self._array_positions = tuple(i for i, p in enumerate(inputs) if p.is_buffer)
         expected_args = self._n_args + self._n_outputs * (2 if save_outputs else 1)
         backward_args = len(backward.parameters) - len(backward.outputs)
-        layout = (f"forward's {self._n_args} argument(s), "
-                  + (f"its {self._n_outputs} output(s), " if save_outputs else "")
-                  + f"then {self._n_outputs} output gradient(s)")
+        layout = (
+            f"forward's {self._n_args} argument(s), "
+            + (f"its {self._n_outputs} output(s), " if save_outputs else "")
+            + f"then {self._n_outputs} output gradient(s)"
+        )
         if backward_args != expected_args:
             raise BridgeValueError(
                 f"backward: takes {backward_args} non-output argument(s), expected "
@@ -138,8 +140,9 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
     def backward(self, *output_grads: Any) -> Any:
         return self._op.backward(*self._backward_args(output_grads))
 
-    def _backward_into(self, output_grads: tuple[Any, ...], input_grads: list[Any],
-                       reqs: list[int]) -> None:
+    def _backward_into(
+        self, output_grads: tuple[Any, ...], input_grads: list[Any], reqs: list[int]
+    ) -> None:
         if all(req == _REQ_NULL for req in reqs):
             return
         args = self._backward_args(output_grads)
@@ -172,18 +175,24 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
         recorded = (outputs,) if isinstance(outputs, NDArray) else outputs
         key = mx.autograd.Function._registry.inc()
 
-        def backward_entry(num_ograds: int, num_igrads: int, ptrs: Any, reqs: Any,
-                           is_train: int, _: Any) -> bool:
+        def backward_entry(
+            num_ograds: int, num_igrads: int, ptrs: Any, reqs: Any, is_train: int, _: Any
+        ) -> bool:
             try:
-                output_grads = tuple(NDArray(ctypes.cast(p, NDArrayHandle), writable=False)
-                                     for p in ptrs[:num_ograds])
-                input_grads = [NDArray(ctypes.cast(p, NDArrayHandle), writable=True)
-                               for p in ptrs[num_ograds:num_ograds + num_igrads]]
-                self._backward_into(output_grads, input_grads,
-                                    [reqs[i] for i in range(num_igrads)])
+                output_grads = tuple(
+                    NDArray(ctypes.cast(p, NDArrayHandle), writable=False)
+                    for p in ptrs[:num_ograds]
+                )
+                input_grads = [
+                    NDArray(ctypes.cast(p, NDArrayHandle), writable=True)
+                    for p in ptrs[num_ograds : num_ograds + num_igrads]
+                ]
+                self._backward_into(output_grads, input_grads, [reqs[i] for i in range(num_igrads)])
             except Exception:  # noqa: BLE001 -- MXNet's C++ caller only understands False
-                print(f"Error in {self._op.backward.name} (bridged backward): "
-                      f"{traceback.format_exc()}")
+                print(
+                    f"Error in {self._op.backward.name} (bridged backward): "
+                    f"{traceback.format_exc()}"
+                )
                 return False
             return True
 
@@ -191,8 +200,10 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
             mx.autograd.Function._registry.ref_holder.pop(key, None)
             return True
 
-        callbacks = [mx.autograd.Function._bwd_functype(backward_entry),
-                     mx.autograd.Function._del_functype(delete_entry)]
+        callbacks = [
+            mx.autograd.Function._bwd_functype(backward_entry),
+            mx.autograd.Function._del_functype(delete_entry),
+        ]
         callbacks = [cast(c, CFUNCTYPE(c_int)) for c in callbacks]
         context = MXCallbackList(
             c_int(len(callbacks)),
@@ -200,15 +211,21 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
             cast(c_array(c_void_p, [None] * len(callbacks)), ctypes.POINTER(c_void_p)),
         )
         mx.autograd.Function._registry.ref_holder[key] = context
-        check_call(_LIB.MXCustomFunctionRecord(
-            c_int(len(inputs)), c_handle_array(inputs),
-            c_int(len(recorded)), c_handle_array(recorded),
-            ctypes.byref(context)))
+        check_call(
+            _LIB.MXCustomFunctionRecord(
+                c_int(len(inputs)),
+                c_handle_array(inputs),
+                c_int(len(recorded)),
+                c_handle_array(recorded),
+                ctypes.byref(context),
+            )
+        )
         return outputs
 
 
-def differentiable(forward: Any, backward: Any, *, save_outputs: bool = False,
-                   name: str | None = None) -> DifferentiableFunction:
+def differentiable(
+    forward: Any, backward: Any, *, save_outputs: bool = False, name: str | None = None
+) -> DifferentiableFunction:
     """Pair ``forward`` and ``backward`` into one operation ``mx.autograd`` can differentiate.
 
     Both are un-built TVM PrimFuncs/IRModules or functions ``to_mxnet_func`` made from them.

@@ -80,8 +80,13 @@ class BridgedFunction:
         flags = bytes(1 if i in const_loc else 0 for i in range(size))
         out = ffi.new("bridge_call_plan**")
         error = new_error_buffer()
-        check(lib.bridge_call_plan_new(kernel.pointer, flags, size, priority, name.encode(),
-                                       out, error), error, name)
+        check(
+            lib.bridge_call_plan_new(
+                kernel.pointer, flags, size, priority, name.encode(), out, error
+            ),
+            error,
+            name,
+        )
         self._plan = ffi.gc(out[0], lib.bridge_call_plan_free)
 
     @property
@@ -180,7 +185,8 @@ def _wrong_type_message(position: int, value: Any) -> str:
         hint = "; pass arrays as mx.nd.array(...), not Python sequences"
     elif value is None:
         hint = "; None is not a value the function can receive"
-    return f"argument {position}: expected {_ACCEPTED}, got {kind.__module__}.{kind.__qualname__}{hint}"
+    shown = f"{kind.__module__}.{kind.__qualname__}"
+    return f"argument {position}: expected {_ACCEPTED}, got {shown}{hint}"
 
 
 def _raise_recorded_error() -> None:

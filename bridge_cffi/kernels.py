@@ -34,14 +34,21 @@ def _owned(pointer: Any) -> Any:
     return ffi.gc(pointer, lib.bridge_kernel_release)
 
 
-def from_tvmffi_function(function: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
+def from_tvmffi_function(
+    function: Any, name: str | None, keepalive: tuple[Any, ...] = ()
+) -> Kernel:
     """Adapt a ``tvm_ffi.Function`` (anything speaking tvm-ffi's C ABI)."""
     bind_tvmffi()
     shown = name or "tvm_ffi_function"
     out = ffi.new("bridge_kernel**")
     error = new_error_buffer()
-    check(lib.bridge_tvmffi_kernel_new(ffi.cast("void*", function.__chandle__()),
-                                       shown.encode(), -1, out, error), error, "func")
+    check(
+        lib.bridge_tvmffi_kernel_new(
+            ffi.cast("void*", function.__chandle__()), shown.encode(), -1, out, error
+        ),
+        error,
+        "func",
+    )
     return Kernel(_owned(out[0]), shown, -1, keepalive + (function,))
 
 
@@ -101,7 +108,9 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
 def make_kernel(func: Any, name: str | None) -> Kernel:
     """Dispatch on what ``func`` is and return its kernel."""
     if isinstance(func, Kernel):
-        return func if name is None else Kernel(_retained(func), name, func.num_args, func.keepalive)
+        return (
+            func if name is None else Kernel(_retained(func), name, func.num_args, func.keepalive)
+        )
     if isinstance(func, ffi.CData):
         return from_c_pointer(func, name)
     type_name = f"{type(func).__module__}.{type(func).__qualname__}"

@@ -56,7 +56,8 @@ def check_mxnet_supported(library_path: str, version_code: int) -> None:
     blockers = result.blockers
     if blockers:
         raise BridgeLibraryError(
-            "the bridge cannot work with this MXNet: " + "; ".join(blockers)
+            "the bridge cannot work with this MXNet: "
+            + "; ".join(blockers)
             + " (run `python -m abi_checks` for the full report)"
         )
 

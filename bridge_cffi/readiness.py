@@ -55,8 +55,11 @@ def ensure_ready() -> Readiness:
             propagation = selftests.engine_error_propagation()
             if not propagation[0]:
                 lib.bridge_use_recorded_errors()
-        for label, (ok, detail) in (("view identity", identity), ("run context", run_context),
-                                    ("engine errors", propagation)):
+        for label, (ok, detail) in (
+            ("view identity", identity),
+            ("run context", run_context),
+            ("engine errors", propagation),
+        ):
             log = logger.debug if ok else logger.warning
             log("self-test %s: %s (%s)", label, "confirmed" if ok else "NOT confirmed", detail)
         _state = Readiness(identity, run_context, propagation, selftests.error_mode(), alignment)

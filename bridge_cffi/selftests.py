@@ -12,7 +12,9 @@ from bridge_cffi.library_binding import bind_mxnet
 
 
 def _chunk(array) -> int:  # type: ignore[no-untyped-def]
-    return int(ffi.cast("uintptr_t", lib.bridge_mxnet_chunk_word(ffi.cast("void*", array.handle.value))))
+    return int(
+        ffi.cast("uintptr_t", lib.bridge_mxnet_chunk_word(ffi.cast("void*", array.handle.value)))
+    )
 
 
 def view_identity() -> tuple[bool, str]:
@@ -55,9 +57,11 @@ def allocation_alignment() -> tuple[int, str]:
 
     import mxnet as mx
 
-    arrays = [mx.nd.zeros((size,), dtype=dtype)
-              for size in (1, 3, 17, 100, 1000, 4097, 65537)
-              for dtype in ("float32", "uint8", "float64")]
+    arrays = [
+        mx.nd.zeros((size,), dtype=dtype)
+        for size in (1, 3, 17, 100, 1000, 4097, 65537)
+        for dtype in ("float32", "uint8", "float64")
+    ]
     mx.nd.waitall()
     alignment = 64
     for array in arrays:
@@ -81,14 +85,21 @@ def run_context_layout() -> tuple[bool, str]:
         target = mx.nd.zeros((1,))
         seen = ffi.new("bridge_run_context_seen*")
         error = new_error_buffer()
-        check(lib.bridge_probe_run_context(ffi.cast("void*", target.handle.value), dev_type, dev_id,
-                                           seen, error), error, "run-context probe")
+        check(
+            lib.bridge_probe_run_context(
+                ffi.cast("void*", target.handle.value), dev_type, dev_id, seen, error
+            ),
+            error,
+            "run-context probe",
+        )
         target.wait_to_read()
         if not seen.ran:
             return False, "the probe operation never ran"
         if (seen.dev_type, seen.dev_id) != (dev_type, dev_id):
-            return False, (f"pushed Context ({dev_type}, {dev_id}) but the run context starts with "
-                           f"({seen.dev_type}, {seen.dev_id})")
+            return False, (
+                f"pushed Context ({dev_type}, {dev_id}) but the run context starts with "
+                f"({seen.dev_type}, {seen.dev_id})"
+            )
         seen_all.append(f"({seen.dev_type}, {seen.dev_id})")
     return True, "run context starts with the pushed Context: " + ", ".join(seen_all)
 

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix ce
     class _NumpyArray:  # type: ignore[no-redef]
         """Stands in for mx.np.ndarray where MXNet has none: nothing is an instance of it."""
 
+
 from bridge_cffi.bridged_function import BridgedFunction, _normalise_const_loc
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
 from bridge_cffi.kernels import Kernel, from_tvmffi_function
@@ -93,8 +94,11 @@ def _select_prim_func(func: Any) -> tuple[Any, Any, str]:
     if isinstance(func, tirx.PrimFunc):
         return func, func, _global_symbol(func, "main")
     if isinstance(func, tvm.IRModule):
-        prim_funcs = [(gvar.name_hint, f) for gvar, f in func.functions.items()
-                      if isinstance(f, tirx.PrimFunc)]
+        prim_funcs = [
+            (gvar.name_hint, f)
+            for gvar, f in func.functions.items()
+            if isinstance(f, tirx.PrimFunc)
+        ]
         if not prim_funcs:
             raise BridgeTypeError("func: the IRModule holds no PrimFunc to build")
         chosen = [pf for pf in prim_funcs if pf[0] == "main"] if len(prim_funcs) > 1 else prim_funcs
@@ -152,17 +156,22 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
                 region_writes[key] += 1
                 written_here.add(key)
         if block.init is not None and written_here:
+
             def on_accumulator(node: Any) -> None:
                 key = _handle(node.source)
                 if key in written_here:
                     accumulator_loads[key] += 1
+
             tvm_ffi.structural_walk(block.body, [(ir.TensorLoad, on_accumulator)])
 
-    tvm_ffi.structural_walk(prim_func.body, [
-        (tirx.BufferStore, on_store),
-        (ir.TensorLoad, on_load),
-        (SBlock, on_block),
-    ])
+    tvm_ffi.structural_walk(
+        prim_func.body,
+        [
+            (tirx.BufferStore, on_store),
+            (ir.TensorLoad, on_load),
+            (SBlock, on_block),
+        ],
+    )
     tvm_ffi.structural_walk(prim_func.body, [(ir.Var, on_var)])
 
     result = []
@@ -170,8 +179,20 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
         key = _handle(param)
         name = str(param.name) if hasattr(param, "name") else str(param)
         if key not in buffers:
-            result.append(Parameter(position, name, SCALAR, str(param.ty.dtype), (), False, 0, 0,
-                                    "a scalar parameter", param))
+            result.append(
+                Parameter(
+                    position,
+                    name,
+                    SCALAR,
+                    str(param.ty.dtype),
+                    (),
+                    False,
+                    0,
+                    0,
+                    "a scalar parameter",
+                    param,
+                )
+            )
             continue
         real_loads = loads[key] - accumulator_loads[key]
         read = real_loads > 0 or region_reads[key] > 0
@@ -179,8 +200,10 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
         accounted = loads[key] + stores[key] + region_reads[key] + region_writes[key]
         if occurrences[key] > accounted:
             access = OPAQUE
-            why = (f"used {occurrences[key] - accounted} time(s) other than by a load or store "
-                   f"(e.g. its data pointer passed to a call), so the bridge cannot tell")
+            why = (
+                f"used {occurrences[key] - accounted} time(s) other than by a load or store "
+                f"(e.g. its data pointer passed to a call), so the bridge cannot tell"
+            )
         elif read and written:
             access, why = READWRITE, f"loaded at {real_loads} and stored at {stores[key]} site(s)"
         elif written:
@@ -189,8 +212,20 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
             access, why = READ, f"loaded at {real_loads} site(s) and never stored"
         else:
             access, why = UNUSED, "never accessed"
-        result.append(Parameter(position, name, access, str(param.dtype), tuple(param.shape),
-                                len(param.strides) > 0, real_loads, stores[key], why, param))
+        result.append(
+            Parameter(
+                position,
+                name,
+                access,
+                str(param.dtype),
+                tuple(param.shape),
+                len(param.strides) > 0,
+                real_loads,
+                stores[key],
+                why,
+                param,
+            )
+        )
     return tuple(result)
 
 
@@ -298,28 +333,47 @@ class InferredFunction(BridgedFunction):
     operation, and returns the outputs at once (one array, or a tuple in parameter order).
     """
 
-    __slots__ = ("_parameters", "_input_plans", "_output_plans", "_n_full", "_n_short",
-                 "_default_ctx")
+    __slots__ = (
+        "_parameters",
+        "_input_plans",
+        "_output_plans",
+        "_n_full",
+        "_n_short",
+        "_default_ctx",
+    )
 
-    def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int,
-                 parameters: tuple[Parameter, ...], default_ctx: Any) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        const_loc: frozenset[int],
+        name: str,
+        priority: int,
+        parameters: tuple[Parameter, ...],
+        default_ctx: Any,
+    ) -> None:
         super().__init__(kernel, const_loc, name, priority)
         self._parameters = parameters
         outputs = [p for p in parameters if p.is_output]
-        shape_vars = {_handle(d) for p in parameters for d in p.shape
-                      if _dim_plan(d)[0] == _DIM_VAR}
+        shape_vars = {
+            _handle(d) for p in parameters for d in p.shape if _dim_plan(d)[0] == _DIM_VAR
+        }
         plans = []
         for param in parameters:
             if param.is_output:
                 continue
-            plans.append(_InputPlan(
-                len(plans), param, tuple(_dim_plan(d) for d in param.shape),
-                np.dtype(param.dtype) if param.is_buffer else None,
-                not param.is_buffer and _handle(param.var) in shape_vars,
-            ))
+            plans.append(
+                _InputPlan(
+                    len(plans),
+                    param,
+                    tuple(_dim_plan(d) for d in param.shape),
+                    np.dtype(param.dtype) if param.is_buffer else None,
+                    not param.is_buffer and _handle(param.var) in shape_vars,
+                )
+            )
         self._input_plans = tuple(plans)
-        self._output_plans = tuple(_OutputPlan(p, tuple(_dim_plan(d) for d in p.shape),
-                                               np.dtype(p.dtype)) for p in outputs)
+        self._output_plans = tuple(
+            _OutputPlan(p, tuple(_dim_plan(d) for d in p.shape), np.dtype(p.dtype)) for p in outputs
+        )
         self._n_full = len(parameters)
         self._n_short = len(parameters) - len(outputs)
         self._default_ctx = default_ctx
@@ -335,8 +389,10 @@ class InferredFunction(BridgedFunction):
         return tuple(plan.param.position for plan in self._output_plans)
 
     def __repr__(self) -> str:
-        return (f"<InferredFunction {self.name} const_loc={sorted(self.const_loc)} "
-                f"outputs={list(self.outputs)}>")
+        return (
+            f"<InferredFunction {self.name} const_loc={sorted(self.const_loc)} "
+            f"outputs={list(self.outputs)}>"
+        )
 
     def __call__(self, *args: Any) -> Any:
         """Push one operation; return the allocated outputs when they were left out."""
@@ -365,8 +421,11 @@ class InferredFunction(BridgedFunction):
         for plan in self._input_plans:
             value = args[plan.call_position]
             if plan.np_dtype is None:  # a scalar
-                if plan.binds_scalar and isinstance(value, numbers.Integral) \
-                        and not isinstance(value, bool):
+                if (
+                    plan.binds_scalar
+                    and isinstance(value, numbers.Integral)
+                    and not isinstance(value, bool)
+                ):
                     key = _handle(plan.param.var)
                     bindings[key] = int(value)
                     bound_by[key] = (plan, -1)
@@ -412,10 +471,14 @@ class InferredFunction(BridgedFunction):
         empty = _numpy_empty if use_np else _nd_empty
         outputs = []
         for out in self._output_plans:
-            shape = tuple(payload if kind == _DIM_CONST else
-                          bindings[payload] if kind == _DIM_VAR and payload in bindings else
-                          _evaluate(out.param.shape[axis], bindings, _what(out))
-                          for axis, (kind, payload) in enumerate(out.dims))
+            shape = tuple(
+                payload
+                if kind == _DIM_CONST
+                else bindings[payload]
+                if kind == _DIM_VAR and payload in bindings
+                else _evaluate(out.param.shape[axis], bindings, _what(out))
+                for axis, (kind, payload) in enumerate(out.dims)
+            )
             if out.param.has_strides:
                 raise BridgeValueError(
                     f"{_what(out)}: the buffer declares strides, so the bridge cannot allocate "
@@ -481,5 +544,6 @@ def wrap_unbuilt(
         raise BridgeTypeError(f"func: the built module has no function {symbol!r}")
     kernel = from_tvmffi_function(module[symbol], name or symbol, keepalive=(module,))
     kernel = Kernel(kernel.pointer, kernel.name, len(parameters), kernel.keepalive)
-    return InferredFunction(kernel, positions, name or symbol, priority, parameters,
-                            _default_context(target))
+    return InferredFunction(
+        kernel, positions, name or symbol, priority, parameters, _default_context(target)
+    )

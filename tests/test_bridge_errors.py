@@ -115,3 +115,16 @@ def test_recorded_error_mode_raises_at_the_next_call_and_at_synchronize() -> Non
     assert "recorded refusal" in out["next_call"] and "not pushed" in out["next_call"]
     assert out["after"] == [2.0, 2.0]
     assert "recorded refusal" in out["synchronize"]
+
+
+def test_error_propagates_through_a_bridged_op_reading_the_failed_output() -> None:
+    # Like a native op, a bridged op depending on a failed one is skipped by MXNet's engine and
+    # carries the error on to what it writes. (MXNet clears a propagated error for every array
+    # sharing it at the first wait that raises it, so only one wait is checked.)
+    refuse = _raising_function()
+    add = bridge_cffi.to_mxnet_func(add_into(), const_loc=[0, 1])
+    source, failed, downstream = mx.nd.ones((3,)), mx.nd.zeros((3,)), mx.nd.zeros((3,))
+    refuse(source, failed)
+    add(failed, failed, downstream)
+    with pytest.raises(MXNetError, match="refused by the kernel: shapes look wrong"):
+        downstream.wait_to_read()

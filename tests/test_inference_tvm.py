@@ -320,7 +320,7 @@ def test_outputs_follow_the_inputs_context_and_chain_into_native_ops() -> None:
     np.testing.assert_allclose((w + 1).asnumpy(), [4.0] * 4)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
 @given(m=st.integers(1, 6), n=st.integers(1, 9), use_np=st.booleans())
 def test_output_shapes_and_values_follow_any_input_shape(m: int, n: int, use_np: bool) -> None:
     f = split_function()

@@ -84,8 +84,8 @@ void bridge_kernel_release(bridge_kernel* kernel);
 /*
  * Push one operation running `kernel` on MXNet's engine. `args[i]` of kind BRIDGE_ARG_TENSOR
  * carries an NDArrayHandle in value.v_ptr; `written[i]` is 1 for an array the kernel writes,
- * 0 for one it only reads. Everything is validated before the push: on any error nothing is
- * pushed. `name` is copied. The arrays and the kernel stay alive until the operation ran.
+ * 0 for one it only reads. Everything is validated before the push (the arity, when the
+ * kernel declares one, each array, the devices, aliasing): on any error nothing is pushed. `name` is copied. The arrays and the kernel stay alive until the operation ran.
  */
 int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                           int32_t num_args, int32_t priority, const char* name, char* error);
@@ -107,8 +107,8 @@ void bridge_call_plan_free(bridge_call_plan* plan);
  * One bridged call: like bridge_mxnet_push, with argument i packed at packed[16*i] as an int64
  * BRIDGE_ARG_* kind followed by an 8-byte payload in native byte order: a double (holding the
  * NDArrayHandle address, the int, 0/1 or the float) or, when the kind has bit 8 set, an int64
- * (for ints a double cannot hold exactly). Checks the arity and
- * const_loc against the call first. In recorded-error mode a pending engine error is returned
+ * (for ints a double cannot hold exactly). Checks const_loc against the call, then validates as
+ * bridge_mxnet_push does. In recorded-error mode a pending engine error is returned
  * first (BRIDGE_E_RECORDED) and nothing is pushed. On failure the message is in
  * bridge_last_error().
  */

@@ -13,7 +13,6 @@
 
 struct bridge_call_plan {
   bridge_kernel* kernel; /* one reference, owned */
-  int32_t arity;         /* -1 when unknown */
   int32_t num_const_flags;
   int32_t priority;
   char* name;
@@ -42,7 +41,6 @@ int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
   if (num_const_flags > 0) memcpy(plan->const_flags, const_flags, (size_t)num_const_flags);
   plan->num_const_flags = num_const_flags;
   plan->priority = priority;
-  plan->arity = kernel->num_args;
   kernel->retain(kernel);
   plan->kernel = kernel;
   *out = plan;
@@ -67,10 +65,6 @@ static const char* scalar_kind_name(int32_t kind) {
 int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* packed) {
   if (bridge_recorded_error_pending() && bridge_take_recorded_error(t_last_error)) {
     return BRIDGE_E_RECORDED;
-  }
-  if (plan->arity >= 0 && num_args != plan->arity) {
-    return bridge_fail(t_last_error, BRIDGE_E_TYPE, "takes %d arguments, got %d",
-                       (int)plan->arity, (int)num_args);
   }
   if (num_args < 0 || num_args > BRIDGE_MAX_CALL_ARGS) {
     return bridge_fail(t_last_error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %d",

@@ -332,7 +332,7 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
                        BRIDGE_MAX_CALL_ARGS, (int)num_args);
   }
   if (kernel->num_args >= 0 && kernel->num_args != num_args) {
-    return bridge_fail(error, BRIDGE_E_TYPE, "%s takes %d arguments, got %d", kernel->name,
+    return bridge_fail(error, BRIDGE_E_TYPE, "takes %d arguments, got %d",
                        (int)kernel->num_args, (int)num_args);
   }
   int device_type = MX_DEV_CPU, device_id = 0;

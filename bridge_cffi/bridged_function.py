@@ -137,11 +137,7 @@ class BridgedFunction:
         if status:
             message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
             if status == lib.BRIDGE_E_RECORDED:
-                raise BridgeEngineError(
-                    f"an earlier bridged operation failed on the engine: {message} "
-                    f"(this call was not pushed)",
-                    status,
-                )
+                raise _recorded_engine_error(message, call_refused=True)
             raise error_class(status)(f"{self._name}: {message}", status)
 
 
@@ -189,15 +185,13 @@ def _wrong_type_message(position: int, value: Any) -> str:
     return f"argument {position}: expected {_ACCEPTED}, got {shown}{hint}"
 
 
-def _raise_recorded_error() -> None:
-    error = new_error_buffer()
-    if lib.bridge_take_recorded_error(error):
-        message = ffi.string(error).decode("utf-8", "replace")
-        raise BridgeEngineError(
-            f"an earlier bridged operation failed on the engine: {message} "
-            f"(this call was not pushed)",
-            lib.BRIDGE_E_KERNEL,
-        )
+def _recorded_engine_error(message: str, *, call_refused: bool) -> BridgeEngineError:
+    """The exception for an engine error recorded earlier (recorded-error mode)."""
+    refused = " (this call was not pushed)" if call_refused else ""
+    return BridgeEngineError(
+        f"an earlier bridged operation failed on the engine: {message}{refused}",
+        lib.BRIDGE_E_RECORDED,
+    )
 
 
 def synchronize() -> None:
@@ -205,7 +199,11 @@ def synchronize() -> None:
     import mxnet as mx
 
     mx.nd.waitall()
-    _raise_recorded_error()
+    error = new_error_buffer()
+    if lib.bridge_take_recorded_error(error):
+        raise _recorded_engine_error(
+            ffi.string(error).decode("utf-8", "replace"), call_refused=False
+        )
 
 
 def _is_unbuilt_tvm(func: Any) -> bool:

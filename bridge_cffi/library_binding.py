@@ -6,7 +6,6 @@ import logging
 import threading
 from pathlib import Path
 
-from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeError, BridgeLibraryError, new_error_buffer
 
@@ -42,14 +41,12 @@ def _mxnet_library() -> tuple[str, str]:
 def check_mxnet_supported(library_path: str, version_code: int) -> None:
     """Refuse, with the probe's reasons, an MXNet the bridge cannot work with.
 
-    The same rules as ``python -m abi_checks``'s bridge-async verdict (version and required
-    symbols), so the bridge refuses up front instead of failing later.
+    The probe's own check (``abi_checks.api.check_bridge``: the version, MXNet < 1.5.1 being
+    refused for #15774, and the required symbols), so the bridge refuses up front instead of
+    failing later.
     """
     from abi_checks.api import check_bridge
 
-    problem = mxnet_version_problem(decode_mxnet_version(version_code))
-    if problem:
-        raise BridgeLibraryError(problem)
     result = check_bridge(library_path, version_code)
     for warning in result.warnings:
         logger.warning("%s", warning)

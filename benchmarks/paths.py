@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import runpy
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 import numpy as np
 import tvm
 import tvm_ffi
 from bridge_cffi._native import ffi, lib
-from tvm import te
 
 import bridge_cffi
 
 SCALE = 2.0
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> dict[str, Any]:
+    """The globals of ``examples/<name>.py``, so benchmarks measure the examples' own code."""
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name=name)
 
 
 def build_scaled_add() -> tvm.runtime.Module:
-    """The seed's kernel: z = (x + y) * s over float32 vectors of any length."""
-    n = te.var("n")
-    x = te.placeholder((n,), name="x")
-    y = te.placeholder((n,), name="y")
-    s = te.var("s", dtype="float32")
-    z = te.compute((n,), lambda i: (x[i] + y[i]) * s, name="z")
-    return tvm.build(te.create_prim_func([x, y, z, s]), target="llvm")
+    """The seed's kernel, z = (x + y) * s, exactly as the seed example builds it."""
+    return load_example("seed_example")["build_scaled_add"]()
 
 
 @dataclass

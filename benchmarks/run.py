@@ -17,7 +17,7 @@ import mxnet as mx
 import tvm
 
 import bridge_cffi
-from benchmarks.paths import build_scaled_add, make_paths
+from benchmarks.paths import build_scaled_add, load_example, make_paths
 from benchmarks.timing import interleaved_medians, per_batch_us, per_call_us
 
 logger = logging.getLogger(__name__)
@@ -108,10 +108,7 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
 
 def training_step(steps: int) -> dict[str, float]:
     """(e) The training example: native Adam against the bridged fused TVM Adam, same seed."""
-    import runpy
-
-    path = Path(__file__).resolve().parent.parent / "examples" / "training_step.py"
-    example = runpy.run_path(str(path), run_name="training_step")
+    example = load_example("training_step")
     native, bridged = example["compare"](steps=steps, update_repeats=max(steps // 2, 10))
     return {
         "native_ms_per_step": native.ms_per_step,

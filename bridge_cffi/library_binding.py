@@ -1,32 +1,20 @@
-"""Binds the extension to the MXNet and tvm-ffi copies this process already loaded, once."""
+"""Binds the extension to the MXNet and TVM copies this process already loaded, once."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeError, BridgeLibraryError, new_error_buffer
+from bridge_cffi.process_maps import mapped_library_path
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _mxnet_bound = False
 _tvmffi_bound = False
-
-
-def mapped_library_path(stem: str) -> str | None:
-    """The path of the first mapped file named ``stem``*.so* in this process, if any."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
-                fields = line.split(None, 5)
-                if len(fields) == 6 and Path(fields[5].strip()).name.startswith(stem + ".so"):
-                    return fields[5].strip()
-    except OSError:
-        return None
-    return None
+_tvm_legacy_bound: str | None = None
 
 
 def _mxnet_library() -> tuple[str, str]:
@@ -117,6 +105,47 @@ def bind_tvmffi() -> None:
             )
         _tvmffi_bound = True
         logger.debug("bound tvm-ffi %s from %s", tvm_ffi.__version__, path)
+
+
+def bind_tvm_legacy(library_path: str) -> None:
+    """Resolve the PackedFunc generation's C API (TVM < 0.20) from the loaded ``library_path``.
+
+    Refused when a tvm-ffi generation libtvm_runtime is mapped too: the two runtimes share
+    GNU-unique C++ statics and abort when both are loaded (measured with hhb-tvm 3.2.3 and
+    apache-tvm 0.27); the refusal says so instead of letting a later call abort.
+    """
+    global _tvm_legacy_bound
+    from bridge_cffi.tvm_generations import mapped_tvmffi_runtime
+
+    if _tvm_legacy_bound is not None:
+        if _tvm_legacy_bound != library_path:
+            raise BridgeLibraryError(
+                f"func: this process already uses the TVM runtime at {_tvm_legacy_bound}; a "
+                f"function of a second PackedFunc-generation runtime ({library_path}) cannot be "
+                "bridged beside it"
+            )
+        return
+    with _lock:
+        if _tvm_legacy_bound is not None:
+            return
+        other = mapped_tvmffi_runtime()
+        if other is not None:
+            raise BridgeLibraryError(
+                f"func: a TVM of the PackedFunc generation ({library_path}) and one of the "
+                f"tvm-ffi generation ({other}) are both loaded; their runtimes share C++ "
+                "statics and abort when used together: use one TVM per process"
+            )
+        error = new_error_buffer()
+        status = lib.bridge_tvm_legacy_bind(library_path.encode(), error)
+        if status != lib.BRIDGE_OK:
+            message = ffi.string(error).decode("utf-8", "replace")
+            raise BridgeLibraryError(
+                f"{message}; this TVM lacks a C function of TVM's c_runtime_api.h the bridge "
+                "needs (run `python -m abi_checks`)",
+                status,
+            )
+        _tvm_legacy_bound = library_path
+        logger.debug("bound the PackedFunc-generation TVM runtime at %s", library_path)
 
 
 def mxnet_version_code() -> int:

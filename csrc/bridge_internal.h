@@ -98,6 +98,44 @@ typedef struct {
 extern tvmffi_symbols g_tvmffi;
 extern atomic_bool g_tvmffi_bound;
 
+/* ---- The PackedFunc generation's C API (TVM < 0.20: include/tvm/runtime/c_runtime_api.h),
+ * declared here ourselves; stable from TVM 0.6 to 0.19. ---- */
+enum {
+  TVM_LEGACY_INT = 0,            /* kDLInt: ints and bools */
+  TVM_LEGACY_FLOAT = 2,          /* kDLFloat */
+  TVM_LEGACY_OPAQUE = 3,         /* kTVMOpaqueHandle */
+  TVM_LEGACY_NULL = 4,           /* kTVMNullptr */
+  TVM_LEGACY_DLTENSOR = 7,       /* kTVMDLTensorHandle */
+  TVM_LEGACY_OBJECT = 8,         /* kTVMObjectHandle */
+  TVM_LEGACY_MODULE = 9,         /* kTVMModuleHandle */
+  TVM_LEGACY_PACKED_FUNC = 10,   /* kTVMPackedFuncHandle */
+  TVM_LEGACY_NDARRAY = 13        /* kTVMNDArrayHandle */
+};
+
+typedef union {
+  int64_t v_int64;
+  double v_float64;
+  void* v_handle;
+  const char* v_str;
+} tvm_legacy_value;
+
+typedef struct {
+  int (*TVMFuncCall)(void* func, tvm_legacy_value* values, int* type_codes, int num_args,
+                     tvm_legacy_value* ret_value, int* ret_type_code);
+  const char* (*TVMGetLastError)(void);
+  int (*TVMFuncFree)(void* func);
+  int (*TVMObjectRetain)(void* object);
+  int (*TVMObjectFree)(void* object);
+  int (*TVMModLoadFromFile)(const char* file_name, const char* format, void** out);
+  int (*TVMModGetFunction)(void* module, const char* name, int query_imports, void** out);
+  int (*TVMModFree)(void* module);
+  int (*TVMArrayFree)(void* array);                        /* optional */
+  int (*TVMSetStream)(int device_type, int device_id, void* stream); /* optional */
+} tvm_legacy_symbols;
+
+extern tvm_legacy_symbols g_tvm_legacy;
+extern atomic_bool g_tvm_legacy_bound;
+
 /* ---- counters ---- */
 extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpack_deleted,
     g_kernels_alive;
@@ -106,6 +144,9 @@ extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpa
 /* Format a message into a BRIDGE_ERROR_CAPACITY buffer; returns `code` for tail calls. */
 int32_t bridge_fail(char* error, int32_t code, const char* format, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A malloc'ed copy of `text`, or NULL when out of memory. */
+char* bridge_copy_string(const char* text);
 
 /* True when an engine error was recorded and not yet taken (cheap: one atomic load). */
 bool bridge_recorded_error_pending(void);

@@ -78,6 +78,21 @@ int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error);
  * The caller owns one reference to *out and drops it with bridge_kernel_release. */
 int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_t num_args,
                                  bridge_kernel** out, char* error);
+/* Resolve the PackedFunc generation's C API (TVM < 0.20: TVMFuncCall, TVMGetLastError, ...)
+ * from the libtvm / libtvm_runtime already loaded at `library_path`. */
+int32_t bridge_tvm_legacy_bind(const char* library_path, char* error);
+/* Wrap a PackedFunc generation function as a kernel. `source` is a TVMFunctionHandle (taken
+ * with TVMObjectRetain), a TVMModuleHandle (its function `function_name`) or, when
+ * `source_kind` is 2, a NUL-terminated path of an exported library loaded with
+ * TVMModLoadFromFile (function `function_name`). With `verbose_errors` set, a failure's message
+ * keeps TVM's whole text (backtrace included) instead of its first line. The caller owns one
+ * reference to *out. */
+#define BRIDGE_LEGACY_FROM_FUNCTION 0
+#define BRIDGE_LEGACY_FROM_MODULE 1
+#define BRIDGE_LEGACY_FROM_FILE 2
+int32_t bridge_tvm_legacy_kernel_new(const void* source, int32_t source_kind,
+                                     const char* function_name, const char* name,
+                                     int32_t verbose_errors, bridge_kernel** out, char* error);
 void bridge_kernel_retain(bridge_kernel* kernel);
 void bridge_kernel_release(bridge_kernel* kernel);
 

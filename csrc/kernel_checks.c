@@ -1,5 +1,7 @@
 /* Checks a kernel struct before the bridge touches any field past its header. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "bridge_internal.h"
 
@@ -36,3 +38,10 @@ int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error) {
 void bridge_kernel_retain(bridge_kernel* kernel) { kernel->retain(kernel); }
 
 void bridge_kernel_release(bridge_kernel* kernel) { kernel->release(kernel); }
+
+char* bridge_copy_string(const char* text) {
+  size_t size = strlen(text) + 1;
+  char* copy = malloc(size);
+  if (copy) memcpy(copy, text, size);
+  return copy;
+}

@@ -142,10 +142,7 @@ int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_
     return bridge_fail(error, BRIDGE_E_VALUE, "func: the tvm-ffi function handle is NULL");
   }
   tvmffi_kernel* kernel = calloc(1, sizeof *kernel);
-  const char* shown = name ? name : "tvm_ffi_function";
-  size_t name_size = strlen(shown) + 1;
-  char* name_copy = malloc(name_size);
-  if (name_copy) memcpy(name_copy, shown, name_size);
+  char* name_copy = bridge_copy_string(name ? name : "tvm_ffi_function");
   if (kernel == NULL || name_copy == NULL) {
     free(kernel);
     free(name_copy);

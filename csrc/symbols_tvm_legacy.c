@@ -1,0 +1,34 @@
+/*
+ * Resolves the PackedFunc generation's C API (TVM < 0.20) from the libtvm or libtvm_runtime
+ * the process already loaded. These are C symbols of TVM's c_runtime_api.h, so neither the
+ * compiler nor the C++ ABI that built that TVM matters.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "symbol_binding.h"
+
+tvm_legacy_symbols g_tvm_legacy;
+atomic_bool g_tvm_legacy_bound = false;
+
+int32_t bridge_tvm_legacy_bind(const char* library_path, char* error) {
+  if (atomic_load(&g_tvm_legacy_bound)) return BRIDGE_OK;
+  void* library = bridge_open_loaded(library_path, "the TVM runtime",
+                                     "import tvm (the PackedFunc generation) first", error);
+  if (library == NULL) return BRIDGE_E_SYMBOL;
+  tvm_legacy_symbols table;
+  memset(&table, 0, sizeof table);
+  BRIDGE_BIND(table, library, TVMFuncCall, true);
+  BRIDGE_BIND(table, library, TVMGetLastError, true);
+  BRIDGE_BIND(table, library, TVMFuncFree, true);
+  BRIDGE_BIND(table, library, TVMObjectRetain, true);
+  BRIDGE_BIND(table, library, TVMObjectFree, true);
+  BRIDGE_BIND(table, library, TVMModLoadFromFile, true);
+  BRIDGE_BIND(table, library, TVMModGetFunction, true);
+  BRIDGE_BIND(table, library, TVMModFree, true);
+  BRIDGE_BIND(table, library, TVMArrayFree, false);
+  BRIDGE_BIND(table, library, TVMSetStream, false);
+  g_tvm_legacy = table;
+  atomic_store(&g_tvm_legacy_bound, true);
+  return BRIDGE_OK;
+}

@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge_cffi._native import ffi, lib
-from bridge_cffi.errors import BridgeTypeError, check, new_error_buffer
+from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
 from bridge_cffi.library_binding import bind_tvmffi
+from bridge_cffi.tvm_generations import (
+    ELFError,
+    exported_library_generation,
+    mapped_packed_func_runtime,
+    packed_func_kind,
+    packed_func_runtime_of,
+)
 
 
 @dataclass(eq=False)
@@ -105,6 +112,57 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
     return from_c_pointer(ffi.cast("bridge_kernel*", address), None, keepalive=(library, private))
 
 
+def from_packed_func_generation(func: Any, kind: str, name: str | None) -> Kernel:
+    """Adapt a PackedFunc or runtime Module of the PackedFunc generation (TVM < 0.20)."""
+    from bridge_cffi import producer_tvm_legacy as legacy
+
+    runtime = packed_func_runtime_of(func)
+    assert runtime is not None  # packed_func_kind found it
+    adapt = legacy.from_packed_func if kind == "function" else legacy.from_packed_func_module
+    pointer, shown, keepalive = adapt(func, name, runtime)
+    return Kernel(_owned(pointer), shown, int(pointer.num_args), (keepalive,))
+
+
+def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Kernel:
+    """Adapt the shared library at ``path``: a TVM ``export_library`` file of either
+    generation or a protocol kernel library, told apart by what it exports."""
+    if not os.path.isfile(path):
+        raise BridgeTypeError(
+            f"func: got {os.fspath(path)!r}, taken as the path of an exported library, but no "
+            "such file exists; expected a TVM runtime Module, a tvm_ffi.Function, a PackedFunc, "
+            "a protocol kernel or the path of an existing library"
+        )
+    try:
+        generation = exported_library_generation(path)
+    except (OSError, ELFError) as failure:
+        raise BridgeTypeError(f"func: cannot read the library {os.fspath(path)}: {failure}") from (
+            failure
+        )
+    if generation == "bridge-protocol":
+        kernel = load_c_kernel(path)
+        return kernel if name is None else make_kernel(kernel, name)
+    if generation == "packed-func":
+        from bridge_cffi.producer_tvm_legacy import from_packed_func_library
+
+        pointer, shown, _ = from_packed_func_library(path, name)
+        return Kernel(_owned(pointer), shown, int(pointer.num_args))
+    if generation == "tvm-ffi":
+        legacy = mapped_packed_func_runtime()
+        if legacy is not None:
+            raise BridgeLibraryError(
+                f"func: {os.fspath(path)} is a TVM module of the tvm-ffi generation (TVM >= 0.20), "
+                f"but this process uses a TVM of the PackedFunc generation ({legacy}); their "
+                "runtimes abort when loaded together: bridge it in a process without that TVM"
+            )
+        import tvm_ffi
+
+        return from_tvm_module(tvm_ffi.load_module(os.fspath(path)), name)
+    raise BridgeTypeError(
+        f"func: {os.fspath(path)} is neither a TVM export_library file (no __tvm_ffi_* or "
+        f"__tvm_main__ symbol) nor a protocol kernel library (no bridge_kernel_create)"
+    )
+
+
 def make_kernel(func: Any, name: str | None) -> Kernel:
     """Dispatch on what ``func`` is and return its kernel."""
     if isinstance(func, Kernel):
@@ -113,6 +171,11 @@ def make_kernel(func: Any, name: str | None) -> Kernel:
         )
     if isinstance(func, ffi.CData):
         return from_c_pointer(func, name)
+    if isinstance(func, (str, os.PathLike)):
+        return from_exported_library(func, name)
+    packed = packed_func_kind(func)
+    if packed is not None:
+        return from_packed_func_generation(func, packed, name)
     type_name = f"{type(func).__module__}.{type(func).__qualname__}"
     if hasattr(func, "implements_function") and hasattr(func, "entry_name"):
         return from_tvm_module(func, name)
@@ -130,8 +193,8 @@ def make_kernel(func: Any, name: str | None) -> Kernel:
             f"then run on MXNet's engine thread, taking the GIL itself)"
         )
     raise BridgeTypeError(
-        f"func: expected a TVM runtime Module, a tvm_ffi.Function or a protocol kernel, got "
-        f"{type_name}"
+        f"func: expected a TVM runtime Module, a tvm_ffi.Function, a PackedFunc, a protocol "
+        f"kernel or the path of an exported library, got {type_name}"
     )
 
 

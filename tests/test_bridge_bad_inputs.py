@@ -121,7 +121,7 @@ def test_const_loc_in_any_order_is_accepted() -> None:
     ("func", "expected"),
     [
         (lambda a: a, "wrap it with tvm_ffi.convert"),
-        ("main", "expected a TVM runtime Module, a tvm_ffi.Function or a protocol kernel, got builtins.str"),
+        ("main", "got 'main', taken as the path of an exported library, but no such file exists"),
         (42, "got builtins.int"),
     ],
 )

@@ -14,6 +14,7 @@ import pytest
 import tvm
 
 import bridge_cffi
+from bridge_cffi.tvm_generations import exported_library_generation
 from kernels_tvm import add_into, scaled_add
 
 
@@ -70,3 +71,40 @@ def test_exported_module_shape_error_reaches_the_wait(library_dir: Path) -> None
     with pytest.raises(mx.base.MXNetError, match=r"main failed: .*shape"):
         out.asnumpy()
     mx.nd.waitall()
+
+
+def test_exported_library_path_is_bridged_directly(library_dir: Path) -> None:
+    # The path itself: its exports (__tvm_ffi_main) say which generation wrote it.
+    path = library_dir / "scaled_add_by_path.so"
+    scaled_add().export_library(str(path))
+    assert exported_library_generation(path) == "tvm-ffi"
+    scaled = bridge_cffi.to_mxnet_func(path, const_loc=[0, 1])
+    x = mx.nd.array(np.arange(16, dtype="float32"))
+    z = mx.nd.empty((16,))
+    scaled(x, mx.nd.ones((16,)), z, 2.0)
+    np.testing.assert_allclose(z.asnumpy(), (np.arange(16) + 1) * 2.0)
+
+
+def test_protocol_kernel_library_path_is_loaded_as_a_c_kernel(c_kernel_library: Path) -> None:
+    assert exported_library_generation(c_kernel_library) == "bridge-protocol"
+    kernel = bridge_cffi.to_mxnet_func(str(c_kernel_library)).kernel
+    assert kernel.name == "c_scale"
+
+
+def test_a_library_that_is_no_kernel_is_refused_naming_what_was_looked_for(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    source = tmp_path / "plain.c"
+    source.write_text("int plain(void) { return 0; }\n")
+    library = tmp_path / "libplain.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    with pytest.raises(bridge_cffi.BridgeTypeError, match="__tvm_main__.*bridge_kernel_create"):
+        bridge_cffi.to_mxnet_func(library)
+    with pytest.raises(bridge_cffi.BridgeTypeError, match="no such file exists"):
+        bridge_cffi.to_mxnet_func(tmp_path / "missing.so")
+    not_elf = tmp_path / "not_elf.so"
+    not_elf.write_text("text")
+    with pytest.raises(bridge_cffi.BridgeTypeError, match="func: cannot read the library"):
+        bridge_cffi.to_mxnet_func(not_elf)

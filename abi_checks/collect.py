@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from abi_checks import dynamic, finder, ldcache
+from abi_checks import dynamic, finder, ldcache, legacy_trial
 from abi_checks.elf_static import ElfReadError, newest_versions, read_elf
 from abi_checks.facts import DynamicFacts, Facts, LibraryCopy, LibraryFacts
 from abi_checks.static_probe import probe_file
@@ -75,7 +75,19 @@ def collect(run_dynamic: bool = True, timeout_s: float = dynamic.DEFAULT_TIMEOUT
     )
     _fill_versions(facts, facts.dynamic)
     _probe_static(facts)
+    _try_legacy_bridge(facts)
     return facts
+
+
+def _try_legacy_bridge(facts: Facts) -> None:
+    """Run MXTVMBridge's trial when it could apply: an importable TVM of the PackedFunc
+    generation and an MXNet exporting MXTVMBridge."""
+    dyn = facts.dynamic
+    mxnet = facts.libraries.get("mxnet")
+    if dyn is None or not dyn.tvm_version or mxnet is None or mxnet.static is None:
+        return
+    if mxnet.static.exports_legacy_bridge and facts.tvm_generation() == "packed-func":
+        dyn.legacy_bridge_trial = legacy_trial.run_trial()
 
 
 def _fill_versions(facts: Facts, dyn: DynamicFacts | None) -> None:

@@ -60,6 +60,8 @@ class StaticFacts:
     #: dynamic segment was read instead (compiler then unknown)
     read_from: str = "sections"
     read_notes: list[str] = field(default_factory=list)  # why, and what that left unknown
+    #: TVM libraries: "packed-func" (TVM < 0.20, TVMFuncCall) or "tvm-ffi" (links libtvm_ffi)
+    tvm_generation: str | None = None
 
 
 @dataclass
@@ -110,6 +112,9 @@ class DynamicFacts:
     bridge_view_identity: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_error_mode: str | None = None
     mapped_libraries: list[str] = field(default_factory=list)
+    #: MXNet's own MXTVMBridge tried with this TVM in a process of its own (PackedFunc
+    #: generation only): "right answers", "crashes (signal 11)", "wrong answers", "fails: ..."
+    legacy_bridge_trial: str | None = None
 
 
 @dataclass
@@ -129,6 +134,19 @@ class Facts:
     libraries: dict[str, LibraryFacts] = field(default_factory=dict)
     dynamic: DynamicFacts | None = None
     system: dict[str, str | None] = field(default_factory=dict)
+
+    def tvm_library(self) -> LibraryFacts | None:
+        """The TVM runtime library found: libtvm_runtime.so, else libtvm.so (with static facts)."""
+        for role in ("tvm_runtime", "tvm"):
+            library = self.libraries.get(role)
+            if library is not None and library.static is not None:
+                return library
+        return None
+
+    def tvm_generation(self) -> str | None:
+        """``packed-func`` or ``tvm-ffi`` for the TVM runtime found, else None."""
+        library = self.tvm_library()
+        return library.static.tvm_generation if library and library.static else None
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -59,6 +59,8 @@ def library_table(key: str, lib: LibraryFacts) -> list[str]:
     out += _row("NEEDED", " ".join(s.needed) or "-")
     if s.rpath or s.runpath:
         out += _row("RPATH / RUNPATH", f"{':'.join(s.rpath) or '-'} / {':'.join(s.runpath) or '-'}")
+    if s.tvm_generation:
+        out += _row("TVM generation", _GENERATION_TEXT.get(s.tvm_generation, s.tvm_generation))
     out += _row("required missing", ", ".join(s.required_symbols_missing) or "none")
     out += _row("optional missing", ", ".join(s.optional_symbols_missing) or "none")
     if lib.role == "mxnet":
@@ -69,6 +71,12 @@ def library_table(key: str, lib: LibraryFacts) -> list[str]:
     for remedy in s.remedies:
         out += _row("remedy", remedy)
     return out
+
+
+_GENERATION_TEXT = {
+    "packed-func": "PackedFunc (TVM < 0.20: exports TVMFuncCall)",
+    "tvm-ffi": "tvm-ffi (TVM >= 0.20: links libtvm_ffi.so)",
+}
 
 
 def _test(name: str, test: SelfTest) -> list[str]:
@@ -105,6 +113,8 @@ def dynamic_table(dyn: DynamicFacts) -> list[str]:
         out += _test("bridge run context", dyn.bridge_run_context_layout)
         out += _test("bridge view identity", dyn.bridge_view_identity)
         out += _row("bridge error mode", dyn.bridge_error_mode or "n/a")
+    if dyn.legacy_bridge_trial:
+        out += _row("MXTVMBridge trial", dyn.legacy_bridge_trial)
     return out
 
 

@@ -38,6 +38,41 @@ TVMFFI_OPTIONAL_SYMBOLS: tuple[str, ...] = (
     "TVMFFIGetVersion",
 )
 
+#: C symbols of the PackedFunc generation's runtime (TVM < 0.20, c_runtime_api.h) that the
+#: PackedFunc producer (csrc/symbols_tvm_legacy.c binds the same list) needs.
+TVM_PACKED_FUNC_REQUIRED_SYMBOLS: tuple[str, ...] = (
+    "TVMFuncCall",
+    "TVMGetLastError",
+    "TVMFuncFree",
+    "TVMObjectRetain",
+    "TVMObjectFree",
+    "TVMModLoadFromFile",
+    "TVMModGetFunction",
+    "TVMModFree",
+)
+
+#: Used when present: TVMSetStream for the GPU path, TVMArrayFree for NDArrays a function returns.
+TVM_PACKED_FUNC_OPTIONAL_SYMBOLS: tuple[str, ...] = (
+    "TVMArrayFree",
+    "TVMSetStream",
+)
+
+#: The two TVM generations, told apart by what a TVM library exports and links, never by its
+#: version string (third-party builds such as hhb-tvm 3.2.3 carry their own).
+PACKED_FUNC_GENERATION = "packed-func"
+TVMFFI_GENERATION = "tvm-ffi"
+
+
+def tvm_generation(exports_function_call: bool, needed: list[str]) -> str | None:
+    """``packed-func`` for a TVM library exporting TVMFuncCall, ``tvm-ffi`` for one linking
+    libtvm_ffi.so, else None (not a TVM runtime library)."""
+    if exports_function_call:
+        return PACKED_FUNC_GENERATION
+    if "libtvm_ffi.so" in needed:
+        return TVMFFI_GENERATION
+    return None
+
+
 #: libstdc++ function the engine callback calls to raise an error inside MXNet's engine
 #: (DESIGN §4). Without it, errors are recorded and raised at the next bridged call.
 ENGINE_THROW_SYMBOL = "_ZSt21__throw_runtime_errorPKc"

@@ -172,6 +172,10 @@ def _tree_exports(check: LoadCheck, root: ElfInfo, symbol: str) -> bool:
     return False
 
 
+#: Roles whose library is a TVM runtime of one generation or the other.
+TVM_ROLES = ("tvm_runtime", "tvm_compiler", "tvm")
+
+
 def probe_file(
     path: str,
     role: str | None = None,
@@ -184,6 +188,12 @@ def probe_file(
     required, optional = SYMBOL_SETS.get(role, ((), ()))
     check = check_load(path, preloaded=preloaded)
     problems, remedies = _remedies(check, tvm_version)
+    generation = None
+    if role in TVM_ROLES:
+        generation = requirements.tvm_generation(info.exports("TVMFuncCall"), list(info.needed))
+        if generation == requirements.PACKED_FUNC_GENERATION:
+            required = requirements.TVM_PACKED_FUNC_REQUIRED_SYMBOLS
+            optional = requirements.TVM_PACKED_FUNC_OPTIONAL_SYMBOLS
     missing_required = [s for s in required if not info.exports(s)]
     if missing_required:
         problems.append(f"required symbols not exported: {', '.join(missing_required)}")
@@ -216,4 +226,5 @@ def probe_file(
         remedies=remedies,
         read_from=info.read_from,
         read_notes=list(info.read_notes),
+        tvm_generation=generation,
     )

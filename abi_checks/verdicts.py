@@ -94,6 +94,11 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
             out.remedy += mx.remedies
     if dyn and dyn.mxnet_error:
         out.blockers.append(f"import mxnet failed in a child process: {dyn.mxnet_error}")
+    if facts.tvm_generation() == requirements.PACKED_FUNC_GENERATION:
+        # A TVM of the PackedFunc generation runs through the PackedFunc producer: tvm-ffi is
+        # then only needed for tvm-ffi functions, not for this TVM's own.
+        require_tvm_ffi = False
+        _packed_func_checks(facts, out)
     ffi_lib, ffi = _static(facts, "tvm_ffi")
     if (ffi_lib is None or ffi_lib.path is None) and require_tvm_ffi:
         out.blockers.append("libtvm_ffi.so not found (is apache-tvm-ffi installed?)")
@@ -109,11 +114,39 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
             out.blockers += ffi.problems
             out.remedy += ffi.remedies
     if dyn and dyn.tvm_ffi_error:
-        out.blockers.append(f"import tvm_ffi failed in a child process: {dyn.tvm_ffi_error}")
+        failure = f"import tvm_ffi failed in a child process: {dyn.tvm_ffi_error}"
+        if require_tvm_ffi:
+            out.blockers.append(failure)
+        else:
+            out.notes.append(failure + " (only tvm-ffi functions need it)")
     _extension_checks(facts, out)
     _bridge_import_checks(dyn, out)
     _layout_checks(dyn, out)
     return out
+
+
+def _packed_func_checks(facts: Facts, out: _Findings) -> None:
+    """A TVM of the PackedFunc generation: the C symbols its producer calls."""
+    library = facts.tvm_library()
+    assert library is not None and library.static is not None
+    s = library.static
+    if s.required_symbols_missing:
+        out.blockers.append(
+            f"{library.name} (PackedFunc generation) does not export "
+            + ", ".join(s.required_symbols_missing)
+        )
+        return
+    out.passed.append(
+        f"{library.name} is a TVM of the PackedFunc generation (TVM < 0.20) and exports every C "
+        "symbol the PackedFunc producer calls" + _read_from(s)
+    )
+    if s.optional_symbols_missing:
+        out.degraded.append(
+            f"optional {library.name} symbols missing: " + ", ".join(s.optional_symbols_missing)
+        )
+    if not s.loadable:
+        out.blockers += s.problems
+        out.remedy += s.remedies
 
 
 def _bridge_import_checks(dyn: DynamicFacts | None, out: _Findings) -> None:
@@ -326,6 +359,12 @@ def legacy_mxtvmbridge(facts: Facts) -> Verdict:
             f"{tvm_lib.name} by {tc.family or '?'} {tc.version or '?'} (C++ ABI of std:: types "
             "and exceptions is not guaranteed across them)"
         )
+    trial = facts.dynamic.legacy_bridge_trial if facts.dynamic else None
+    if trial and trial != "right answers":
+        unsafe.insert(
+            0,
+            f"measured: the seed through MXTVMBridge with this TVM {trial} (a process of its own)",
+        )
     if unsafe:
         remedy = [
             use_bridge,
@@ -338,7 +377,8 @@ def legacy_mxtvmbridge(facts: Facts) -> Verdict:
     return Verdict(
         LEGACY,
         "ok",
-        ["MXTVMBridge exported; same compiler family/major, same string ABI, PackedFunc-era TVM"],
+        ["MXTVMBridge exported; same compiler family/major, same string ABI, PackedFunc-era TVM"]
+        + ([f"measured: the seed through MXTVMBridge gives {trial}"] if trial else []),
         [],
     )
 

@@ -23,6 +23,7 @@ SYSTEM_KEYS = {"libc_path", "glibc", "libstdcxx_path", "glibcxx", "cxxabi"}
 LIBRARY_KEYS = {"role", "name", "path", "package_version", "copies", "static", "error"}
 COPY_KEYS = {"path", "realpath", "sources", "same_file_as", "predicted", "mapped"}
 STATIC_KEYS = {
+    "tvm_generation",
     "soname",
     "compiler",
     "string_abi",
@@ -51,6 +52,7 @@ COMPILER_KEYS = {"family", "version", "strings"}
 DEPENDENCY_KEYS = {"soname", "needed_by", "path", "how"}
 SELFTEST_KEYS = {"ok", "detail"}
 DYNAMIC_KEYS = {
+    "legacy_bridge_trial",
     "ran",
     "error",
     "stages_completed",
@@ -211,3 +213,12 @@ def test_symlinked_mxnet_library_path_is_listed_as_the_same_file(
     copies = {c.path: c for c in finder.find_copies(finder.TARGETS[0])}
     assert copies[str(link)].realpath == str(PACKAGE_LIBMXNET) and copies[str(link)].predicted
     assert copies[str(PACKAGE_LIBMXNET)].same_file_as == str(link)
+
+
+def test_each_tvm_library_names_its_generation(module_report: tuple[int, dict]) -> None:
+    _, report = module_report
+    # apache-tvm 0.27's libtvm_runtime.so links libtvm_ffi.so and exports no TVMFuncCall.
+    assert report["libraries"]["tvm_runtime"]["static"]["tvm_generation"] == "tvm-ffi"
+    assert report["libraries"]["mxnet"]["static"]["tvm_generation"] is None
+    # MXTVMBridge is only tried with a TVM of the PackedFunc generation.
+    assert report["dynamic"]["legacy_bridge_trial"] is None

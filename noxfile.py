@@ -2,6 +2,8 @@
 
     nox -s matrix     every cell (18, plus 3 unpinned controls); writes docs/compatibility.md
     nox -s corners    what CI runs: oldest MXNet × newest TVM, newest MXNet × oldest TVM
+    nox -s packed_func  CI too: Python 3.10, MXNet 1.9.1 and 1.5.1 × hhb-tvm 3.2.3 (TVM 0.16, the
+                      PackedFunc generation, built by a third party); records its rows
     nox -l            list the sessions; run one cell with nox -s 'matrix(mxnet_1.9.1-tvm_0.25.0)'
 
 Cells and pins are in tools/matrix/matrix_cells.py, the table in tools/matrix/results_table.py.
@@ -19,6 +21,7 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools" / "matrix"))
 
 import matrix_cells  # noqa: E402
+import packed_func_cells  # noqa: E402
 import results_table  # noqa: E402
 
 nox.options.sessions = ["corners"]
@@ -74,6 +77,33 @@ _CORNERS = matrix_cells.corner_cells()
 def corners(session: nox.Session, cell: matrix_cells.Cell) -> None:
     """CI's two corners; they do not touch the docs."""
     _install_and_measure(session, cell, record=False)
+
+
+@nox.session(python=packed_func_cells.interpreter())
+@nox.parametrize("cell", packed_func_cells.CELLS, ids=[cell.id for cell in packed_func_cells.CELLS])
+def packed_func(session: nox.Session, cell: packed_func_cells.PackedFuncCell) -> None:
+    """pip MXNet with a third-party TVM of the PackedFunc generation; records its row."""
+    cell_dir = matrix_cells.cell_directory(cell)
+    log = cell_dir / "cell.log"
+    log.write_text(f"cell {cell.id}\n")
+    python = str(Path(session.bin).resolve() / "python")
+    session.install("--disable-pip-version-check", "-q", "pip>=23")
+    # hhb-tvm's 64 MB wheel comes from pip's cache after the first cell.
+    wheel = matrix_cells.bridge_wheel(python, log, python_tag=packed_func_cells.PYTHON)
+    session.install("--disable-pip-version-check", "-q", *cell.requirements(), f"{wheel}[test]")
+    session.log("measuring (tests/packed_func, probe); log: %s", log)
+    result = packed_func_cells.measure(
+        cell, python, matrix_cells.environment_for(session.bin), cell_dir, wheel
+    )
+    results_table.record(result)
+    tests = result["packed_func_tests"]
+    session.log("%s: tests/packed_func %s/%s passed in %s s; probe %s", cell.id, tests["passed"],
+                tests["tests"], tests["seconds"],
+                {name: v["status"] for name, v in (result["probe"].get("verdicts") or {}).items()})
+    if not packed_func_cells.as_expected(result):
+        tail = "\n".join(log.read_text().splitlines()[-60:])
+        session.error(f"{cell.id} failed; the virtualenv is kept; last lines of {log}:\n{tail}")
+    matrix_cells.remove_virtualenv(Path(session.virtualenv.location))
 
 
 @nox.session(python=False)

@@ -131,14 +131,15 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def bridge_wheel(python: str, log: Path) -> Path:
+def bridge_wheel(python: str, log: Path, python_tag: str = "") -> Path:
     """Return the bridge_cffi wheel for the current sources, building it on first use.
 
     Built from a copy of the sources in a temporary directory, so neither the main tree's
     in-place build (bridge_cffi/_native*.so, build/) nor another runner's build is touched.
     """
     digest = source_digest()
-    wheel_dir = WORK_DIR / "wheels" / digest
+    # One wheel per interpreter version: the wheel carries its Python's tag.
+    wheel_dir = WORK_DIR / "wheels" / (digest + (f"-py{python_tag}" if python_tag else ""))
     with file_lock(WORK_DIR / "wheels.lock"):
         found = sorted(wheel_dir.glob("bridge_cffi-*.whl"))
         if found:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import packed_func_cells
 from matrix_cells import (
     COMMON_PINS,
     CORE_TESTS,
@@ -227,6 +228,9 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {'pass' if result['core']['ok'] else 'FAIL'} {_counts(result['core'])} "
             f"| {verdict.get('status', '?')}: {said} | "
             f"{'yes' if result['as_expected'] else '**no**'} |")
+    packed_func = packed_func_cells.render_rows(results)
+    if packed_func:
+        lines += ["", *packed_func[:-1]]
     lines += ["", "## Every cell", "",
               "| cell | installed | core | producers | probe verdicts | time | measured |",
               "|---|---|---|---|---|---|---|"]

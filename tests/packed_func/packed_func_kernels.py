@@ -32,6 +32,16 @@ def shift_by(name: str = "shift_by") -> Any:
     return tvm.build(te.create_schedule(z.op), [x, z, offset], TARGET, name=name)
 
 
+def pick_if(name: str = "pick_if") -> Any:
+    """z = x where the bool ``flag`` is set, else 0 (float32)."""
+    n = te.var("n")
+    x = te.placeholder((n,), name="x")
+    flag = te.var("flag", dtype="bool")
+    zero = tvm.tir.const(0, "float32")
+    z = te.compute((n,), lambda i: tvm.tir.Select(flag, x[i], zero), name="z")
+    return tvm.build(te.create_schedule(z.op), [x, z, flag], TARGET, name=name)
+
+
 def exported(module: Any, directory: Path, file_name: str = "kernel.so") -> Path:
     """``module.export_library`` into ``directory``; returns the absolute path."""
     path = (directory / file_name).resolve()

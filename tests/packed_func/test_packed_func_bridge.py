@@ -14,7 +14,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from packed_func_kernels import exported, scaled_add, shift_by
+from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 import bridge_cffi
 from bridge_cffi.tvm_generations import exported_library_generation, packed_func_kind
@@ -66,6 +66,14 @@ def test_int64_scalars_pass_exactly() -> None:
     offset = 2**40 + 3
     bridged(x, z, offset)
     np.testing.assert_array_equal(z.asnumpy(), np.arange(8, dtype="int64") + offset)
+
+
+@pytest.mark.parametrize("flag", [True, False, np.bool_(True), np.bool_(False)])
+def test_bools_pass_as_this_generations_ints(flag: bool) -> None:
+    bridged = bridge_cffi.to_mxnet_func(pick_if(), const_loc=[0])
+    z = mx.nd.empty((4,))
+    bridged(mx.nd.array([1.0, 2.0, 3.0, 4.0]), z, flag)
+    np.testing.assert_array_equal(z.asnumpy(), [1, 2, 3, 4] if flag else [0, 0, 0, 0])
 
 
 def test_chain_of_bridged_and_native_operations_needs_no_waits() -> None:
@@ -136,6 +144,39 @@ def test_a_tvmffi_generation_library_is_refused_beside_this_tvm(tmp_path: Path) 
     assert exported_library_generation(library) == "tvm-ffi"
     with pytest.raises(bridge_cffi.BridgeLibraryError, match="PackedFunc generation"):
         bridge_cffi.to_mxnet_func(str(library), const_loc=[0])
+
+
+GUARD_SCRIPT = """
+import ctypes, sys
+sys.path.insert(0, {here!r})
+import mxnet as mx, bridge_cffi
+from packed_func_kernels import scaled_add
+module = scaled_add()
+ctypes.CDLL({stub!r})  # a libtvm_runtime.so exporting no TVMFuncCall: the tvm-ffi generation's
+try:
+    bridge_cffi.to_mxnet_func(module, const_loc=[0, 1])
+    print("accepted")
+except bridge_cffi.BridgeLibraryError as error:
+    print("refused:", error)
+"""
+
+
+def test_a_packed_func_is_refused_while_a_tvmffi_generation_runtime_is_loaded(
+    tmp_path: Path,
+) -> None:
+    # A real apache-tvm runtime beside this TVM aborts the process; a library of that name
+    # exporting no TVMFuncCall is what the guard sees, and it must refuse before binding.
+    source = tmp_path / "runtime_stub.c"
+    source.write_text("int TVMFFIEnvGetStream(void) { return 0; }\n")
+    stub = tmp_path / "libtvm_runtime.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(stub)], check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", GUARD_SCRIPT.format(here=str(HERE), stub=str(stub))],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout, result.stdout
+    assert "both loaded" in result.stdout and str(stub) in result.stdout
 
 
 ENGINE_SCRIPT = """

@@ -347,7 +347,10 @@ def source_state() -> dict[str, object]:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     return {"commit": git("rev-parse", "--short=12", "HEAD") or None,
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+            # The results this runner itself writes do not make the measured tree dirty.
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                              f":!{RESULTS_JSON.relative_to(REPO)}",
+                              f":!{TABLE_MD.relative_to(REPO)}"))}
 
 
 def cell_directory(cell: Cell) -> Path:

@@ -1,12 +1,16 @@
-"""bridge_cffi: run TVM (tvm-ffi) functions as asynchronous MXNet engine operations.
+"""bridge_cffi: run TVM functions as asynchronous MXNet engine operations.
 
-The boundary between MXNet, TVM and this package is pure C (csrc/include/bridge_cffi/
-protocol.h), so pip wheels built by different compilers and C++ ABIs work together.
+The boundary between MXNet, TVM and this package is pure C (``protocol.h``, installed with the
+package: see :func:`get_include`), so pip wheels built by different compilers and C++ ABIs
+work together. ``import bridge_cffi`` needs neither MXNet nor TVM; the first use that does
+names what to install.
 """
 
 from __future__ import annotations
 
-from bridge_cffi.autograd import differentiable
+from typing import Any
+
+from bridge_cffi._version import __version__
 from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
 from bridge_cffi.counters import read_counters, wait_until_released
 from bridge_cffi.errors import (
@@ -17,9 +21,26 @@ from bridge_cffi.errors import (
     BridgeTypeError,
     BridgeValueError,
 )
+from bridge_cffi.include_dir import get_include
 from bridge_cffi.kernels import Kernel, load_c_kernel
 
+
+def __getattr__(name: str) -> Any:
+    # autograd subclasses mx.autograd.Function at import: loaded on first use only, so that
+    # `import bridge_cffi` works without MXNet (and says what to install when it is used).
+    if name == "differentiable":
+        from bridge_cffi.stack import require
+
+        require("mxnet", "bridge_cffi.differentiable")
+        from bridge_cffi.autograd import differentiable
+
+        return differentiable
+    raise AttributeError(f"module 'bridge_cffi' has no attribute {name!r}")
+
+
 __all__ = [
+    "__version__",
+    "get_include",
     "BridgeEngineError",
     "BridgeError",
     "BridgeKernelError",

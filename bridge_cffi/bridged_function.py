@@ -7,9 +7,6 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-from mxnet.ndarray import NDArray
-
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import (
     BridgeEngineError,
@@ -21,6 +18,19 @@ from bridge_cffi.errors import (
 )
 from bridge_cffi.kernels import Kernel, make_kernel
 from bridge_cffi.readiness import ensure_ready
+from bridge_cffi.stack import require
+
+try:  # the call path's isinstance check needs the class itself; MXNet may be absent
+    from mxnet.ndarray import NDArray
+except Exception:  # noqa: BLE001 - first use raises BridgeLibraryError (readiness)
+
+    class NDArray:  # type: ignore[no-redef]
+        """Matches nothing while MXNet cannot be imported."""
+
+try:
+    import numpy as np
+except ImportError:  # only with MXNet absent too, which refuses every call first
+    np = None  # type: ignore[assignment]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ACCEPTED = "mx.nd.NDArray, mx.np.ndarray, int, float or bool"
@@ -150,7 +160,7 @@ _PAYLOAD_IS_INT64 = 1 << 8  # flag on the kind: the payload bytes are an int64, 
 
 def _scalar(position: int, value: Any) -> tuple[int, Any]:
     """The (kind, payload) of a non-array argument."""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
         return (_BOOL, 1 if value else 0)
     if isinstance(value, numbers.Integral):
         number = int(value)
@@ -175,7 +185,7 @@ def _pack_exact(count: int, values: list[Any]) -> bytes:
 def _wrong_type_message(position: int, value: Any) -> str:
     kind = type(value)
     hint = ""
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         hint = "; convert numpy arrays with mx.nd.array(x) (or mx.np.array(x)) first"
     elif isinstance(value, (list, tuple)):
         hint = "; pass arrays as mx.nd.array(...), not Python sequences"
@@ -196,7 +206,7 @@ def _recorded_engine_error(message: str, *, call_refused: bool) -> BridgeEngineE
 
 def synchronize() -> None:
     """Wait for all pending MXNet work, then raise any recorded bridged-operation error."""
-    import mxnet as mx
+    mx = require("mxnet", "bridge_cffi.synchronize")
 
     mx.nd.waitall()
     error = new_error_buffer()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from mxnet.base import MXNetError
-
 from bridge_cffi._native import ffi, lib
+
+try:
+    from mxnet.base import MXNetError as _EngineErrorBase
+except Exception:  # noqa: BLE001 - MXNet absent or broken: nothing can raise engine errors yet
+
+    class _EngineErrorBase(RuntimeError):  # type: ignore[no-redef]
+        """Stands in for mxnet.base.MXNetError while MXNet cannot be imported."""
 
 
 class BridgeError(Exception):
@@ -23,7 +28,7 @@ class BridgeValueError(BridgeError, ValueError):
     """An argument has a wrong value (aliasing the bridge cannot resolve, devices, arity)."""
 
 
-class BridgeEngineError(BridgeError, MXNetError):
+class BridgeEngineError(BridgeError, _EngineErrorBase):
     """MXNet reported an error, or a bridged function failed on the engine."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
 from bridge_cffi.library_binding import bind_tvmffi
+from bridge_cffi.stack import require
 from bridge_cffi.tvm_generations import (
     ELFError,
     exported_library_generation,
@@ -154,8 +155,7 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
                 f"but this process uses a TVM of the PackedFunc generation ({legacy}); their "
                 "runtimes abort when loaded together: bridge it in a process without that TVM"
             )
-        import tvm_ffi
-
+        tvm_ffi = require("tvm_ffi", f"the tvm-ffi module {os.fspath(path)}")
         return from_tvm_module(tvm_ffi.load_module(os.fspath(path)), name)
     raise BridgeTypeError(
         f"func: {os.fspath(path)} is neither a TVM export_library file (no __tvm_ffi_* or "

@@ -8,6 +8,7 @@ import threading
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeError, BridgeLibraryError, new_error_buffer
 from bridge_cffi.process_maps import mapped_library_path
+from bridge_cffi.stack import require
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ _tvm_legacy_bound: str | None = None
 
 
 def _mxnet_library() -> tuple[str, str]:
-    import mxnet
+    mxnet = require("mxnet", "bridge_cffi")
 
     path = getattr(mxnet.base._LIB, "_name", None) or mapped_library_path("libmxnet")
     if not path:
@@ -60,8 +61,7 @@ def bind_mxnet() -> None:
         # symbol check alone would accept a library the bridge would corrupt.
         import ctypes
 
-        import mxnet
-
+        mxnet = require("mxnet", "bridge_cffi")
         code = ctypes.c_int()
         if mxnet.base._LIB.MXGetVersion(ctypes.byref(code)) != 0:
             raise BridgeLibraryError(f"MXGetVersion failed in {path}")
@@ -87,8 +87,7 @@ def bind_tvmffi() -> None:
     with _lock:
         if _tvmffi_bound:
             return
-        import tvm_ffi
-
+        tvm_ffi = require("tvm_ffi", "a tvm-ffi function")
         path = mapped_library_path("libtvm_ffi")
         if path is None:
             raise BridgeLibraryError(

@@ -2,7 +2,8 @@
 
 Exit codes: 0 all good, 1 works with degradations, 2 the bridge cannot work here (with
 --static: a file would not load or lacks its role's required symbols, or a path is not a
-readable ELF file, reported as one line on stderr).
+readable ELF file, reported as one line on stderr), 64 a usage error (sysexits' EX_USAGE:
+argparse's own 2 would read as "the bridge cannot work here").
 """
 
 from __future__ import annotations
@@ -11,21 +12,42 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from abi_checks import collect, dynamic, report_json, report_text, verdicts
 from abi_checks.elf_static import ElfReadError, read_elf
 from abi_checks.facts import Facts, LibraryFacts, Verdict
 from abi_checks.static_probe import probe_file, role_of, wheel_context
+from abi_checks.version import probe_version
 
 PROG = "abi-checks"
 
+#: sysexits.h EX_USAGE: the command line was wrong (not a verdict about this machine).
+EXIT_USAGE = 64
+
+_EPILOG = (
+    "exit codes: 0 all good; 1 works with degradations; 2 the bridge cannot work here (with "
+    "--static: a file would not load, lacks required symbols, or is not a readable ELF file); "
+    f"{EXIT_USAGE} usage error"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on their own exit code."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Check whether bridge_cffi (and the legacy MXTVMBridge) can work with the "
         "MXNet and TVM this Python would load.",
+        epilog=_EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {probe_version()}")
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (see SCHEMA.md)"
     )

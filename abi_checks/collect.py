@@ -60,11 +60,17 @@ def collect(run_dynamic: bool = True, timeout_s: float = dynamic.DEFAULT_TIMEOUT
         copies = finder.mark_mapped(finder.find_copies(target), mapped, target.filename)
         if not copies and target.role == "tvm":
             continue  # libtvm.so is only present in older or source builds
+        chosen = _choose(copies)
         facts.libraries[target.role] = LibraryFacts(
             role=target.role,
             name=target.filename,
-            path=_choose(copies),
-            package_version=finder.package_version(target.distributions),
+            path=chosen,
+            # The installed distribution's version describes only the copy it ships.
+            package_version=(
+                finder.package_version(target.distributions)
+                if _from_package(copies, chosen)
+                else None
+            ),
             copies=copies,
         )
     bridge = finder.find_bridge_extension()
@@ -90,11 +96,39 @@ def _try_legacy_bridge(facts: Facts) -> None:
         dyn.legacy_bridge_trial = legacy_trial.run_trial()
 
 
+def _from_package(copies: list[LibraryCopy], chosen: str | None) -> bool:
+    """Whether the chosen copy is one its package ships (not one an env var pointed at)."""
+    return any(
+        copy.path == chosen and {"package", "package-dev"} & set(copy.sources) for copy in copies
+    )
+
+
+#: Variables that make a package load a library from elsewhere than itself.
+_OVERRIDE_VARIABLES = ("MXNET_LIBRARY_PATH", "TVM_LIBRARY_PATH")
+
+
+def _override_remedy(lib: LibraryFacts) -> None:
+    """A copy chosen because a variable points at it, that is not a usable library of its
+    role: say so, and to unset the variable."""
+    s = lib.static
+    if s is None or (s.loadable and not s.required_symbols_missing):
+        return
+    chosen = next((c for c in lib.copies if c.path == lib.path), None)
+    variables = [v for v in _OVERRIDE_VARIABLES if chosen is not None and v in chosen.sources]
+    if not variables:
+        return
+    own = next((c.path for c in lib.copies if {"package", "package-dev"} & set(c.sources)), None)
+    then = f"; the package's own copy is {own}" if own else ""
+    s.problems.insert(0, f"{variables[0]} points at {lib.path}, which is not a usable {lib.name}")
+    s.remedies.insert(0, f"unset {variables[0]} (or point it at a real {lib.name}){then}")
+
+
 def _fill_versions(facts: Facts, dyn: DynamicFacts | None) -> None:
     if dyn is None:
         return
     mx = facts.libraries.get("mxnet")
-    if mx and dyn.mxnet_version:
+    # MXGetVersion answered in the child: the version of the library actually loaded.
+    if mx and dyn.mxnet_version and dyn.mxnet_version_code is not None:
         mx.package_version = dyn.mxnet_version
 
 
@@ -113,3 +147,5 @@ def _probe_static(facts: Facts) -> None:
             lib.static = probe_file(lib.path, role, preloaded, tvm_version)
         except ElfReadError as exc:
             lib.error = str(exc)
+            continue
+        _override_remedy(lib)

@@ -87,6 +87,7 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
                 f"{mx_lib.path if mx_lib else 'libmxnet.so'} does not export "
                 + ", ".join(mx.required_symbols_missing)
             )
+            out.remedy += mx.remedies
         else:
             out.passed.append("libmxnet.so exports every required C symbol" + _read_from(mx))
         if not mx.loadable:
@@ -101,8 +102,17 @@ def _bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> _Findin
         _packed_func_checks(facts, out)
     ffi_lib, ffi = _static(facts, "tvm_ffi")
     if (ffi_lib is None or ffi_lib.path is None) and require_tvm_ffi:
-        out.blockers.append("libtvm_ffi.so not found (is apache-tvm-ffi installed?)")
-        out.remedy.append("pip install apache-tvm-ffi")
+        if facts.tvm_library() is None:
+            # No TVM at all: C protocol kernels (load_c_kernel) still run on the engine.
+            out.degraded.append(
+                "no TVM found (neither libtvm_ffi.so nor a TVM runtime): only C protocol kernels "
+                "(bridge_cffi.load_c_kernel) can run"
+            )
+            out.remedy.append("for TVM functions: pip install 'bridge_cffi[stack]'")
+            require_tvm_ffi = False
+        else:
+            out.blockers.append("libtvm_ffi.so not found (is apache-tvm-ffi installed?)")
+            out.remedy.append("pip install apache-tvm-ffi")
     elif ffi is not None:
         if ffi.required_symbols_missing:
             out.blockers.append(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
 
+import bridge_cffi
 from abi_checks import cli, finder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,3 +223,41 @@ def test_each_tvm_library_names_its_generation(module_report: tuple[int, dict]) 
     assert report["libraries"]["mxnet"]["static"]["tvm_generation"] is None
     # MXTVMBridge is only tried with a TVM of the PackedFunc generation.
     assert report["dynamic"]["legacy_bridge_trial"] is None
+
+
+def test_a_variable_pointing_at_a_wrong_file_is_named_with_its_remedy(tmp_path: Path) -> None:
+    source = tmp_path / "not_mxnet.c"
+    source.write_text("int not_mxnet(void) { return 0; }\n")
+    library = tmp_path / "libnot_mxnet.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    env = dict(os.environ, MXNET_LIBRARY_PATH=str(library))
+    done = subprocess.run([sys.executable, "-m", "abi_checks", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stdout)
+    mxnet = report["libraries"]["mxnet"]
+    assert mxnet["path"] == str(library)
+    # The installed mxnet's version describes its own libmxnet.so, not this file.
+    assert mxnet["package_version"] is None
+    static = mxnet["static"]
+    assert static["problems"][0] == (
+        f"MXNET_LIBRARY_PATH points at {library}, which is not a usable libmxnet.so"
+    )
+    assert static["remedies"][0].startswith("unset MXNET_LIBRARY_PATH")
+    bridge = next(v for v in report["verdicts"] if v["name"] == "bridge-async")
+    assert bridge["status"] == "unavailable"
+    assert any(r.startswith("unset MXNET_LIBRARY_PATH") for r in bridge["remedy"])
+    assert done.returncode == 2
+
+
+def test_usage_errors_have_their_own_exit_code_and_version_answers() -> None:
+    bad = subprocess.run([sys.executable, "-m", "abi_checks", "--no-such-flag"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == cli.EXIT_USAGE == 64
+    assert "unrecognized arguments: --no-such-flag" in bad.stderr
+    version = subprocess.run([sys.executable, "-m", "abi_checks", "--version"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"abi-checks {bridge_cffi.__version__}"
+    helped = subprocess.run([sys.executable, "-m", "abi_checks", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert "64 usage error" in " ".join(helped.stdout.split())

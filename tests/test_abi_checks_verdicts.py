@@ -254,3 +254,25 @@ def test_unknown_compiler_is_named_as_unknown_not_as_different(real_facts: Facts
     assert verdict.status == "unsafe"
     assert "compilers differ" not in text
     assert "compiler unknown for libmxnet.so (its section header table is unusable" in text
+
+
+def test_no_tvm_at_all_leaves_c_kernels_working(real_facts: Facts) -> None:
+    # MXNet alone (no apache-tvm-ffi, no TVM): the bridge still runs C protocol kernels.
+    facts = altered(real_facts)
+    for role in ("tvm_ffi", "tvm_runtime", "tvm_compiler", "tvm"):
+        facts.libraries.pop(role, None)
+    facts.dynamic.tvm_ffi_version, facts.dynamic.tvm_version = None, None
+    facts.dynamic.tvm_ffi_error = "ModuleNotFoundError: No module named 'tvm_ffi'"
+    facts.dynamic.tvm_error = "ModuleNotFoundError: No module named 'tvm'"
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "degraded", verdict.reasons
+    assert any("only C protocol kernels" in reason for reason in verdict.reasons)
+    assert "for TVM functions: pip install 'bridge_cffi[stack]'" in verdict.remedy
+
+
+def test_a_tvm_without_its_tvm_ffi_is_still_unavailable(real_facts: Facts) -> None:
+    facts = altered(real_facts)
+    facts.libraries.pop("tvm_ffi")
+    verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
+    assert verdict.status == "unavailable"
+    assert "libtvm_ffi.so not found (is apache-tvm-ffi installed?)" in verdict.reasons

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import mxnet
 import pytest
+
+import bridge_cffi
 from packaging.version import Version
 
 MXNET_VERSION = Version(mxnet.__version__)
@@ -52,7 +54,7 @@ def compile_c_kernels(output_dir: Path, compiler: str = "gcc") -> Path:
     library = output_dir / f"libscale_kernels_{compiler}.so"
     subprocess.run(
         [compiler, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-         "-I", str(REPO / "csrc" / "include"), str(REPO / "tests" / "c_kernels" / "scale_kernels.c"),
+         "-I", bridge_cffi.get_include(), str(REPO / "tests" / "c_kernels" / "scale_kernels.c"),
          "-o", str(library)],
         check=True, capture_output=True, text=True,
     )

@@ -18,28 +18,40 @@ import tvm
 
 import bridge_cffi
 from benchmarks.paths import build_scaled_add, load_example, make_paths
-from benchmarks.timing import interleaved_medians, per_batch_us, per_call_us
+from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
 logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parent / "results"
 BIG = 2**22
 
 
+#: Every sample of the run, by section and path (written to the JSON with its spread).
+SAMPLES: dict[str, dict[str, list[float]]] = {}
+
+
+def _measured(section: str, samples: dict[str, list[float]]) -> dict[str, float]:
+    SAMPLES[section] = samples
+    return medians(samples)
+
+
 def small_n(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, float]:
-    """(a) Per-call cost at length n for every path, in microseconds."""
+    """(a) Per-call cost at length n for every path, in microseconds (medians)."""
     paths = make_paths(module, n)
     sync_calls = max(calls // 20, 50)
-    return interleaved_medians(
-        {
-            "bridge": lambda: per_call_us(paths.bridge, calls),
-            "bridge_c_entry": lambda: per_call_us(paths.bridge_c_entry, calls),
-            "c_floor": lambda: per_batch_us(paths.floor_batch, calls),
-            "elemwise_add": lambda: per_call_us(paths.elemwise_add, calls),
-            "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
-            "sync_dlpack": lambda: per_call_us(paths.sync_dlpack, sync_calls),
-            "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
-        },
-        rounds,
+    return _measured(
+        f"n={n}",
+        interleaved_samples(
+            {
+                "bridge": lambda: per_call_us(paths.bridge, calls),
+                "bridge_c_entry": lambda: per_call_us(paths.bridge_c_entry, calls),
+                "c_floor": lambda: per_batch_us(paths.floor_batch, calls),
+                "elemwise_add": lambda: per_call_us(paths.elemwise_add, calls),
+                "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
+                "sync_dlpack": lambda: per_call_us(paths.sync_dlpack, sync_calls),
+                "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
+            },
+            rounds,
+        ),
     )
 
 
@@ -57,14 +69,17 @@ def big_n(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[str, floa
         mx.nd.waitall()
         return statistics.median(samples)
 
-    return interleaved_medians(
-        {
-            "bridge": lambda: per_call_us(paths.bridge, calls),
-            "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
-            "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
-            "bridge_push_only": push_only,
-        },
-        rounds,
+    return _measured(
+        "n=2^22",
+        interleaved_samples(
+            {
+                "bridge": lambda: per_call_us(paths.bridge, calls),
+                "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
+                "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
+                "bridge_push_only": push_only,
+            },
+            rounds,
+        ),
     )
 
 
@@ -95,8 +110,11 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
         return threads * calls / wall
 
     cores_busy: dict[int, list[float]] = {1: [], 2: []}
-    result = interleaved_medians(
-        {"one_thread": lambda: throughput(1), "two_threads": lambda: throughput(2)}, rounds
+    result = _measured(
+        "threads",
+        interleaved_samples(
+            {"one_thread": lambda: throughput(1), "two_threads": lambda: throughput(2)}, rounds
+        ),
     )
     # CPU seconds per wall second over all threads (pushers and MXNet's engine workers): how
     # much of the machine's cores one pusher already keeps busy bounds what a second can add.
@@ -148,46 +166,51 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-def format_table(results: dict[str, dict[str, float]], measured: dict[str, float]) -> str:
-    """The human table: figures per path with the reference beside each, then the targets."""
-    lines = []
-    for size in ("n=20", "n=1024"):
-        row = results[size]
-        lines.append(f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)")
-        for path in (
-            "bridge",
-            "bridge_c_entry",
-            "c_floor",
-            "elemwise_add",
-            "native_two_ops",
-            "sync_dlpack",
-            "direct_tvm",
-        ):
-            lines.append(
-                f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}"
-            )
-    big = results["n=2^22"]
-    lines.append("(b) n=2^22 float32, per call (us; ratio to direct TVM)")
+def format_small(size: str, row: dict[str, float]) -> list[str]:
+    """(a) rows for one length: figures per path with the ratio to elemwise_add."""
+    lines = [f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)"]
+    for path in (
+        "bridge",
+        "bridge_c_entry",
+        "c_floor",
+        "elemwise_add",
+        "native_two_ops",
+        "sync_dlpack",
+        "direct_tvm",
+    ):
+        lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
+    return lines
+
+
+def format_big(big: dict[str, float]) -> list[str]:
+    """(b) and (c): large arrays against the direct call, and the push alone."""
+    lines = ["(b) n=2^22 float32, per call (us; ratio to direct TVM)"]
     for path in ("bridge", "direct_tvm", "native_two_ops"):
         lines.append(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}")
     lines.append(
         f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
-        f"= {measured['big_push_vs_kernel'] * 100:.2f}% of the kernel's {big['direct_tvm']:.0f} us"
+        f"= {big['bridge_push_only'] / big['direct_tvm'] * 100:.2f}% of the kernel's "
+        f"{big['direct_tvm']:.0f} us"
     )
-    threads = results["threads"]
-    lines.append(
+    return lines
+
+
+def format_threads(threads: dict[str, float]) -> list[str]:
+    """(d) one pushing thread against two."""
+    return [
         f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
-        f"{threads['two_threads']:,.0f} (x{measured['threads_two_vs_one']:.2f})"
-    )
-    lines.append(
+        f"{threads['two_threads']:,.0f} (x{threads['two_threads'] / threads['one_thread']:.2f})",
         f"    cores busy (all threads, CPU s per wall s): one pusher "
         f"{threads['one_thread_cores_busy']:.2f}, two pushers "
-        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}"
-    )
-    train = results["training"]
-    lines.append(
+        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}",
+    ]
+
+
+def format_training(train: dict[str, float]) -> list[str]:
+    """(e) the training example, native against bridged."""
+    lines = [
         "(e) training example (MLP 16-64-64-1, Adam, batch 64): native vs bridged fused TVM Adam"
-    )
+    ]
     for label, key in (("ms/step  ", "ms_per_step"), ("ms/update", "ms_per_update")):
         native, bridged = train[f"native_{key}"], train[f"bridged_{key}"]
         lines.append(
@@ -197,14 +220,29 @@ def format_table(results: dict[str, dict[str, float]], measured: dict[str, float
         f"    final loss native {train['native_final_loss']:.8f}  "
         f"bridged {train['bridged_final_loss']:.8f}"
     )
-    lines.append("targets (ratios from this run)")
+    return lines
+
+
+def format_targets(measured: dict[str, float]) -> list[str]:
+    """The targets, each with this run's ratio."""
+    lines = ["targets (ratios from this run)"]
     for label, key, limit, sense in TARGETS:
         value = measured[key]
         met = value <= limit if sense == "<=" else value >= limit
         lines.append(
             f"    {label:<40}{value:>8.3f}  target {sense} {limit:<5} {'met' if met else 'NOT met'}"
         )
-    return "\n".join(lines)
+    return lines
+
+
+def _show(lines: list[str]) -> None:
+    # The table is this tool's output: each section as soon as it is measured.
+    print("\n".join(lines), flush=True)
+
+
+def _load() -> list[float]:
+    """The 1, 5 and 15 minute load averages (how busy the shared machine was)."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,19 +252,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="few calls: checks it runs, not figures"
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PNG",
+        help="also plot the ratios against their targets "
+        "(needs matplotlib: pip install matplotlib)",
+    )
     args = parser.parse_args(argv)
     calls, rounds, big_calls = (200, 1, 3) if args.quick else (20000, 7, 30)
+    load_before = _load()
     module = build_scaled_add()
     bridge_cffi.to_mxnet_func(module)  # first use binds MXNet and runs the self-tests
-    results = {
-        "n=20": small_n(module, 20, calls, rounds),
-        "n=1024": small_n(module, 1024, calls, rounds),
-        "n=2^22": big_n(module, big_calls, rounds),
-        "threads": thread_scaling(module, calls, rounds),
-        "training": training_step(20 if args.quick else 300),
-    }
+    results: dict[str, dict[str, float]] = {}
+    for size in (20, 1024):
+        results[f"n={size}"] = small_n(module, size, calls, rounds)
+        _show(format_small(f"n={size}", results[f"n={size}"]))
+    results["n=2^22"] = big_n(module, big_calls, rounds)
+    _show(format_big(results["n=2^22"]))
+    results["threads"] = thread_scaling(module, calls, rounds)
+    _show(format_threads(results["threads"]))
+    results["training"] = training_step(20 if args.quick else 300)
+    _show(format_training(results["training"]))
     measured = ratios(results)
-    print(format_table(results, measured))
+    _show(format_targets(measured))
+    if args.plot:
+        from benchmarks.plot import plot_ratios
+
+        _show([f"plot written to {plot_ratios(measured, TARGETS, args.plot)}"])
     if args.json:
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -237,13 +290,22 @@ def main(argv: list[str] | None = None) -> int:
                     "when": stamp,
                     "quick": args.quick,
                     "machine": platform.platform(),
+                    "cores": os.cpu_count(),
+                    "load_average_before": load_before,
+                    "load_average_after": _load(),
+                    "rounds": rounds,
                     "mxnet": mx.__version__,
                     "tvm": tvm.__version__,
                     "figures_us": results,
+                    "samples": SAMPLES,
+                    "spread": {
+                        section: {path: spread(values) for path, values in paths.items()}
+                        for section, paths in SAMPLES.items()
+                    },
                     "ratios": measured,
                 },
                 indent=2,
             )
         )
-        print(f"written {path}")
+        _show([f"written {path}"])
     return 0

@@ -1,4 +1,4 @@
-"""Measurement helpers: per-call cost of pipelined pushes, medians over interleaved rounds."""
+"""Measurement helpers: per-call cost of pipelined pushes, samples over interleaved rounds."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def per_batch_us(run_batch: Callable[[int], object], calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def interleaved_medians(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
-    """Run every measure once per round, rounds times, interleaved; return each median.
+def interleaved_samples(
+    measures: dict[str, Callable[[], float]], rounds: int
+) -> dict[str, list[float]]:
+    """Run every measure once per round, rounds times, interleaved; return every sample.
 
     Interleaving spreads the machine's noise over all paths alike, so their ratios hold even
     when the absolute figures drift. One round runs first and is discarded, as a warm-up.
@@ -40,4 +42,20 @@ def interleaved_medians(measures: dict[str, Callable[[], float]], rounds: int) -
     for _ in range(rounds):
         for name, measure in measures.items():
             samples[name].append(measure())
+    return samples
+
+
+def medians(samples: dict[str, list[float]]) -> dict[str, float]:
+    """Each path's median sample."""
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Min, median, max and the relative spread (max - min) / median of one path's samples."""
+    middle = statistics.median(values)
+    return {
+        "min": min(values),
+        "median": middle,
+        "max": max(values),
+        "relative_spread": (max(values) - min(values)) / middle if middle else 0.0,
+    }

@@ -14,6 +14,8 @@ sessions may run at once (the wheel build and the results file are locked).
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -27,6 +29,17 @@ import results_table  # noqa: E402
 nox.options.sessions = ["corners"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
+
+
+#: When this nox run started: each cell reports its place and the time since.
+_STARTED = time.monotonic()
+
+
+def _progress(session: nox.Session, cell: object, cells: Sequence[object]) -> None:
+    """Log "cell k of n" with the time elapsed since this nox run started."""
+    elapsed = time.monotonic() - _STARTED
+    session.log(f"cell {cells.index(cell) + 1} of {len(cells)}: {getattr(cell, 'id', cell)} "
+                f"({elapsed / 60:.1f} min since this run started)")
 
 
 def _install_and_measure(session: nox.Session, cell: matrix_cells.Cell, record: bool) -> None:
@@ -66,6 +79,7 @@ _MATRIX = matrix_cells.matrix_cells()
 @nox.parametrize("cell", _MATRIX, ids=[cell.id for cell in _MATRIX])
 def matrix(session: nox.Session, cell: matrix_cells.Cell) -> None:
     """One cell of the full matrix; records its result into docs/compatibility.md."""
+    _progress(session, cell, _MATRIX)
     _install_and_measure(session, cell, record=True)
 
 
@@ -76,6 +90,7 @@ _CORNERS = matrix_cells.corner_cells()
 @nox.parametrize("cell", _CORNERS, ids=[cell.id for cell in _CORNERS])
 def corners(session: nox.Session, cell: matrix_cells.Cell) -> None:
     """CI's two corners; they do not touch the docs."""
+    _progress(session, cell, _CORNERS)
     _install_and_measure(session, cell, record=False)
 
 
@@ -83,6 +98,7 @@ def corners(session: nox.Session, cell: matrix_cells.Cell) -> None:
 @nox.parametrize("cell", packed_func_cells.CELLS, ids=[cell.id for cell in packed_func_cells.CELLS])
 def packed_func(session: nox.Session, cell: packed_func_cells.PackedFuncCell) -> None:
     """pip MXNet with a third-party TVM of the PackedFunc generation; records its row."""
+    _progress(session, cell, packed_func_cells.CELLS)
     cell_dir = matrix_cells.cell_directory(cell)
     log = cell_dir / "cell.log"
     log.write_text(f"cell {cell.id}\n")

@@ -106,6 +106,8 @@ def _counts(group: dict[str, Any]) -> str:
         text += f", {bad} failed"
     if group["skipped"]:
         text += f", {group['skipped']} skipped"
+    if group.get("xfailed"):
+        text += f", {group['xfailed']} expected failures"
     if group["exit_code"] not in (0, 1) and not group["tests"]:
         text = f"exit {group['exit_code']}, no test ran"
     return text
@@ -145,6 +147,20 @@ def _per_mxnet_rows(by_id: dict[str, dict[str, Any] | None]) -> list[str]:
         rows.append(f"| {mx} | {' / '.join(statuses)} | {' / '.join(outcomes)} in "
                     f"{len(measured)} cells{note} | {'yes' if agree else '**no**'} |")
     return rows
+
+
+def _measured_at(measured: list[dict[str, Any]]) -> str:
+    """Which commits the grid's cells were measured at, and when: the table describes those."""
+    commits: dict[str, list[str]] = {}
+    for result in measured:
+        source = result.get("source") or {}
+        name = f"{source.get('commit')}{' (uncommitted changes)' if source.get('dirty') else ''}"
+        commits.setdefault(name, []).append(result["measured_at"])
+    parts = [
+        f"`{name}` ({len(times)} cells, {min(times)} to {max(times)})"
+        for name, times in sorted(commits.items(), key=lambda item: min(item[1]))
+    ]
+    return "Measured at commit " + "; ".join(parts) + "." if parts else "Not measured yet."
 
 
 def render_markdown(results: dict[str, dict[str, Any]]) -> str:
@@ -194,6 +210,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
         f"{sum(1 for r in measured if r['core']['ok'])} pass the core tests, "
         f"{sum(1 for r in measured if r['producers']['ok'])} pass the producer tests, "
         f"the probe agrees in {sum(1 for r in measured if r['agrees'])}.",
+        "",
+        _measured_at(measured),
         "",
         "## The probe against the matrix, per MXNet release",
         "",

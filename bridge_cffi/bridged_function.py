@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 import struct
 from collections.abc import Iterable
@@ -31,6 +32,8 @@ try:
     import numpy as np
 except ImportError:  # only with MXNet absent too, which refuses every call first
     np = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ACCEPTED = "mx.nd.NDArray, mx.np.ndarray, int, float or bool"
@@ -98,6 +101,13 @@ class BridgedFunction:
             name,
         )
         self._plan = ffi.gc(out[0], lib.bridge_call_plan_free)
+        if not kernel.accepts_byte_offset:
+            logger.debug(
+                "%s: the kernel needs byte_offset 0; views whose data is not %d-byte aligned "
+                "are staged through an aligned copy on the engine thread",
+                name,
+                lib.bridge_data_alignment(),
+            )
 
     @property
     def name(self) -> str:
@@ -121,6 +131,21 @@ class BridgedFunction:
 
     def __repr__(self) -> str:
         return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}>"
+
+    # A wrapper is immutable (its kernel, plan and read set never change), so a copy is the
+    # wrapper itself, sharing the kernel, as for Python's own functions.
+    def __copy__(self) -> BridgedFunction:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BridgedFunction:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"cannot pickle the bridged function {self._name!r}: it holds a compiled kernel and "
+            "a native engine plan of this process; save the TVM module instead "
+            "(module.export_library(path)) and wrap it again with to_mxnet_func(path)"
+        )
 
     def __call__(self, *args: Any) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""

@@ -37,22 +37,54 @@ class Kernel:
         """Number of arguments, or None when unknown."""
         return None if self.num_args < 0 else self.num_args
 
+    # One owned native reference: copies share it (the kernel is immutable), pickling cannot
+    # carry it to another process.
+    def __copy__(self) -> Kernel:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Kernel:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"cannot pickle the kernel {self.name!r}: it is a native object of this process; "
+            "pickle what it was made from (an exported library path) instead"
+        )
+
+    @property
+    def accepts_byte_offset(self) -> bool:
+        """Whether the kernel reads views at data + byte_offset; if not, the engine consumer
+        hands it misaligned views through an aligned copy (staging)."""
+        return bool(lib.bridge_kernel_accepts_byte_offset(self.pointer))
+
 
 def _owned(pointer: Any) -> Any:
     return ffi.gc(pointer, lib.bridge_kernel_release)
 
 
+#: Kernel flag: reads views at data + byte_offset (protocol.h, ABI 1.1).
+ACCEPTS_BYTE_OFFSET = lib.BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET
+
+
 def from_tvmffi_function(
-    function: Any, name: str | None, keepalive: tuple[Any, ...] = ()
+    function: Any,
+    name: str | None,
+    keepalive: tuple[Any, ...] = (),
+    accepts_byte_offset: bool = True,
 ) -> Kernel:
-    """Adapt a ``tvm_ffi.Function`` (anything speaking tvm-ffi's C ABI)."""
+    """Adapt a ``tvm_ffi.Function`` (anything speaking tvm-ffi's C ABI).
+
+    ``accepts_byte_offset``: a tvm-ffi function of the user's own reads ``byte_offset``; one
+    TVM compiled from default buffers does not (its views are then staged).
+    """
     bind_tvmffi()
     shown = name or "tvm_ffi_function"
     out = ffi.new("bridge_kernel**")
     error = new_error_buffer()
+    flags = ACCEPTS_BYTE_OFFSET if accepts_byte_offset else 0
     check(
         lib.bridge_tvmffi_kernel_new(
-            ffi.cast("void*", function.__chandle__()), shown.encode(), -1, out, error
+            ffi.cast("void*", function.__chandle__()), shown.encode(), -1, flags, out, error
         ),
         error,
         "func",
@@ -60,15 +92,24 @@ def from_tvmffi_function(
     return Kernel(_owned(out[0]), shown, -1, keepalive + (function,))
 
 
-def from_tvm_module(module: Any, name: str | None) -> Kernel:
-    """Adapt a TVM runtime Module through its entry function."""
+def from_tvm_module(module: Any, name: str | None, built_by_tvm: bool | None = None) -> Kernel:
+    """Adapt a TVM runtime Module through its entry function.
+
+    ``built_by_tvm``: compiled by TVM (tvm.build, export_library), whose default buffers need
+    byte_offset 0; by default, a module of TVM's own class is, a plain ``tvm_ffi`` module
+    (``load_inline``, the user's own C++) is not.
+    """
     entry = getattr(module, "entry_name", "main")
     if not module.implements_function(entry, True):
         raise BridgeTypeError(
             f"func: the TVM module has no entry function {entry!r}; pass the function itself, "
             f"e.g. to_mxnet_func(mod['my_func'])"
         )
-    return from_tvmffi_function(module[entry], name or entry, keepalive=(module,))
+    if built_by_tvm is None:
+        built_by_tvm = not type(module).__module__.startswith("tvm_ffi")
+    return from_tvmffi_function(
+        module[entry], name or entry, keepalive=(module,), accepts_byte_offset=not built_by_tvm
+    )
 
 
 def from_c_pointer(pointer: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
@@ -156,7 +197,7 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
                 "runtimes abort when loaded together: bridge it in a process without that TVM"
             )
         tvm_ffi = require("tvm_ffi", f"the tvm-ffi module {os.fspath(path)}")
-        return from_tvm_module(tvm_ffi.load_module(os.fspath(path)), name)
+        return from_tvm_module(tvm_ffi.load_module(os.fspath(path)), name, built_by_tvm=True)
     raise BridgeTypeError(
         f"func: {os.fspath(path)} is neither a TVM export_library file (no __tvm_ffi_* or "
         f"__tvm_main__ symbol) nor a protocol kernel library (no bridge_kernel_create)"

@@ -507,6 +507,21 @@ def _show_shape(shape: tuple[Any, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def buffers_accept_any_offset(prim_func: Any) -> bool:
+    """Whether every buffer parameter takes a view at any element offset: its elem_offset is a
+    variable with offset_factor 1 (``T.match_buffer(..., offset_factor=1)``). Default buffers
+    (``te.placeholder``) fix elem_offset to 0, and the built code then requires byte_offset 0."""
+    from tvm import tirx
+
+    for param in prim_func.params:
+        buffer = param.ty  # TVM 0.27: a buffer parameter's Var carries its BufferType
+        if not isinstance(buffer, tirx.BufferType):
+            continue
+        if isinstance(buffer.elem_offset, tirx.IntImm) or int(buffer.offset_factor) > 1:
+            return False
+    return True
+
+
 def _default_context(target: Any) -> Any:
     """Where outputs go when no array argument says: the GPU for GPU targets, else the CPU."""
     import mxnet as mx
@@ -533,7 +548,7 @@ def wrap_unbuilt(
     import tvm
 
     parameters = analyse(func)
-    _, to_build, symbol = _select_prim_func(func)
+    prim_func, to_build, symbol = _select_prim_func(func)
     if const_loc is None:
         positions = frozenset(p.position for p in parameters if p.access in _CONST_ACCESS)
     else:
@@ -542,7 +557,12 @@ def wrap_unbuilt(
     module = tvm.build(to_build, target=target)
     if not module.implements_function(symbol, True):
         raise BridgeTypeError(f"func: the built module has no function {symbol!r}")
-    kernel = from_tvmffi_function(module[symbol], name or symbol, keepalive=(module,))
+    kernel = from_tvmffi_function(
+        module[symbol],
+        name or symbol,
+        keepalive=(module,),
+        accepts_byte_offset=buffers_accept_any_offset(prim_func),
+    )
     kernel = Kernel(kernel.pointer, kernel.name, len(parameters), kernel.keepalive)
     return InferredFunction(
         kernel, positions, name or symbol, priority, parameters, _default_context(target)

@@ -138,7 +138,7 @@ extern atomic_bool g_tvm_legacy_bound;
 
 /* ---- counters ---- */
 extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpack_deleted,
-    g_kernels_alive;
+    g_kernels_alive, g_views_staged;
 
 /* ---- helpers ---- */
 /* Format a message into a BRIDGE_ERROR_CAPACITY buffer; returns `code` for tail calls. */

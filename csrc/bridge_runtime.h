@@ -74,10 +74,14 @@ int32_t bridge_probe_engine_error(void* ndarray_handle, char* error);
 
 /* Check a kernel's struct_size and ABI version before any other field is read. */
 int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error);
-/* Wrap a tvm-ffi Function handle as a kernel holding its own reference to the function.
+/* 1 when the kernel declared BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET (ABI 1.1 and later), else 0:
+ * the engine consumer then stages misaligned CPU views through an aligned copy. */
+int32_t bridge_kernel_accepts_byte_offset(const bridge_kernel* kernel);
+/* Wrap a tvm-ffi Function handle as a kernel holding its own reference to the function;
+ * `flags` are BRIDGE_KERNEL_* bits (what the caller knows the function accepts).
  * The caller owns one reference to *out and drops it with bridge_kernel_release. */
 int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_t num_args,
-                                 bridge_kernel** out, char* error);
+                                 uint32_t flags, bridge_kernel** out, char* error);
 /* Resolve the PackedFunc generation's C API (TVM < 0.20: TVMFuncCall, TVMGetLastError, ...)
  * from the libtvm / libtvm_runtime already loaded at `library_path`. */
 int32_t bridge_tvm_legacy_bind(const char* library_path, char* error);
@@ -139,6 +143,7 @@ typedef struct {
   int64_t dlpack_taken;
   int64_t dlpack_deleted;
   int64_t kernels_alive;
+  int64_t views_staged; /* misaligned views copied through an aligned buffer */
 } bridge_counters;
 void bridge_read_counters(bridge_counters* out);
 /* BRIDGE_CDEF_END runtime */

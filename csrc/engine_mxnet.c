@@ -22,7 +22,7 @@
 atomic_bool g_chunk_identity_confirmed = false;
 atomic_bool g_run_context_confirmed = false;
 atomic_llong g_ops_pushed = 0, g_ops_run = 0, g_ops_freed = 0, g_dlpack_taken = 0,
-             g_dlpack_deleted = 0, g_kernels_alive = 0;
+             g_dlpack_deleted = 0, g_kernels_alive = 0, g_views_staged = 0;
 
 /* MXNet's mshadow type flags for the dtypes DLPack can express. */
 enum {
@@ -39,6 +39,13 @@ enum {
 enum { MX_DEFAULT_STORAGE = 0 };
 enum { DL_CPU = 1, DL_CUDA = 2, DL_BOOL = 6 };
 
+/* A misaligned view handed to a kernel through an aligned copy (see stage_view). */
+typedef struct {
+  void* buffer; /* aligned copy the kernel sees, or NULL when the view is not staged */
+  void* origin; /* where the view's elements live in MXNet's storage */
+  size_t bytes;
+} staged_view;
+
 /* One pending operation, allocated as a single block; freed by the engine's param deleter. */
 typedef struct {
   bridge_kernel* kernel; /* one reference, owned */
@@ -48,8 +55,11 @@ typedef struct {
   bridge_arg* args;             /* as pushed: tensors hold an owned NDArrayHandle reference */
   bridge_arg* call_args;        /* run-time copy: tensors point into managed[i] */
   DLManagedTensor** managed;    /* run-time DLPack views, deleted before the run returns */
+  staged_view* staged;          /* run-time: aligned copies of misaligned views */
+  uint8_t* written;             /* per position: 1 when the kernel may write that array */
   char* name;                   /* operator name for MXNet's profiler */
   bool writes_nothing;          /* no write dependency: an engine error would be lost */
+  bool stage_misaligned;        /* the kernel needs byte_offset 0 (no ACCEPTS_BYTE_OFFSET) */
 } pending_op;
 
 /* Which pending op this thread's last param deleter freed: lets a failed push tell whether
@@ -62,7 +72,10 @@ static _Thread_local const void* t_pushing_op = NULL;
 static pending_op* op_alloc(int32_t num_args, const char* name) {
   size_t name_size = strlen(name) + 1;
   size_t n = (size_t)num_args;
-  size_t size = sizeof(pending_op) + n * (2 * sizeof(bridge_arg) + sizeof(DLManagedTensor*)) +
+  /* Pointer-aligned members first, bytes last: every member stays naturally aligned. */
+  size_t size = sizeof(pending_op) +
+                n * (2 * sizeof(bridge_arg) + sizeof(DLManagedTensor*) + sizeof(staged_view) +
+                     sizeof(uint8_t)) +
                 name_size;
   pending_op* op = calloc(1, size);
   if (op == NULL) return NULL;
@@ -73,6 +86,10 @@ static pending_op* op_alloc(int32_t num_args, const char* name) {
   cursor += n * sizeof(bridge_arg);
   op->managed = (DLManagedTensor**)cursor;
   cursor += n * sizeof(DLManagedTensor*);
+  op->staged = (staged_view*)cursor;
+  cursor += n * sizeof(staged_view);
+  op->written = (uint8_t*)cursor;
+  cursor += n * sizeof(uint8_t);
   op->name = cursor;
   memcpy(op->name, name, name_size);
   op->num_args = num_args;
@@ -139,6 +156,47 @@ static void align_data_pointer(DLTensor* tensor) {
   tensor->byte_offset = address - aligned;
 }
 
+/*
+ * A kernel that needs byte_offset 0 (TVM's default buffers: "Invalid x.byte_offset ... expected
+ * 0") gets a misaligned view through an aligned copy of its elements: copied in here, on the
+ * engine thread while the operation holds the array's dependency (no other operation can see
+ * the copy), and copied back after the kernel for written arrays (unstage_views). MXNet exports
+ * views compact (strides NULL), so the elements are one contiguous run. CPU only: a device
+ * copy would need the device's runtime (GPU views keep byte_offset; see the README).
+ */
+static int32_t stage_view(DLTensor* tensor, staged_view* staged, char* error) {
+  size_t count = 1;
+  for (int32_t d = 0; d < tensor->ndim; ++d) count *= (size_t)tensor->shape[d];
+  size_t element = ((size_t)tensor->dtype.bits * tensor->dtype.lanes + 7) / 8;
+  size_t bytes = count * element;
+  size_t alignment = atomic_load(&g_data_alignment);
+  if (alignment < sizeof(void*)) alignment = sizeof(void*);
+  size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+  void* buffer = aligned_alloc(alignment, rounded > 0 ? rounded : alignment);
+  if (buffer == NULL) {
+    return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory staging a %zu-byte view", bytes);
+  }
+  staged->origin = (char*)tensor->data + tensor->byte_offset;
+  staged->buffer = buffer;
+  staged->bytes = bytes;
+  memcpy(buffer, staged->origin, bytes);
+  tensor->data = buffer;
+  tensor->byte_offset = 0;
+  atomic_fetch_add(&g_views_staged, 1);
+  return BRIDGE_OK;
+}
+
+/* Copy written views back (when the kernel succeeded) and free every staged copy. */
+static void unstage_views(pending_op* op, bool copy_back) {
+  for (int32_t i = 0; i < op->num_args; ++i) {
+    staged_view* staged = &op->staged[i];
+    if (staged->buffer == NULL) continue;
+    if (copy_back && op->written[i]) memcpy(staged->origin, staged->buffer, staged->bytes);
+    free(staged->buffer);
+    staged->buffer = NULL;
+  }
+}
+
 /* Turn the op's array references into DLTensors; on failure deletes what it made. */
 static int32_t take_dlpack(pending_op* op, char* error) {
   for (int32_t i = 0; i < op->num_args; ++i) {
@@ -149,6 +207,7 @@ static int32_t take_dlpack(pending_op* op, char* error) {
       snprintf(error, BRIDGE_ERROR_CAPACITY, "MXNDArrayToDLPack failed for argument %d: %s",
                (int)i, g_mx.MXGetLastError());
       op->managed[i] = NULL;
+      unstage_views(op, false);
       delete_managed(op, i);
       return BRIDGE_E_MXNET;
     }
@@ -161,6 +220,14 @@ static int32_t take_dlpack(pending_op* op, char* error) {
       tensor->dtype.bits = 8;
     }
     align_data_pointer(tensor);
+    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == DL_CPU) {
+      int32_t status = stage_view(tensor, &op->staged[i], error);
+      if (status != BRIDGE_OK) {
+        unstage_views(op, false);
+        delete_managed(op, i + 1);
+        return status;
+      }
+    }
     op->call_args[i].value.v_tensor = tensor;
   }
   return BRIDGE_OK;
@@ -190,6 +257,7 @@ static void op_run(void* run_context, void* param) {
   if (status == BRIDGE_OK) status = take_dlpack(op, error);
   if (status == BRIDGE_OK) {
     status = op->kernel->invoke(op->kernel, op->call_args, op->num_args, device, stream, error);
+    unstage_views(op, status == BRIDGE_OK);
     delete_managed(op, op->num_args);
   }
   if (status != BRIDGE_OK) {
@@ -375,8 +443,10 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
   op->device_type = device_type == MX_DEV_GPU ? MX_DEV_GPU : MX_DEV_CPU;
   op->device_id = device_id;
   op->writes_nothing = num_mutable == 0;
+  op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
   for (int32_t i = 0; i < num_args; ++i) {
     op->args[i] = args[i];
+    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
     if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
     op->args[i].value.v_ptr = NULL;
     if (g_mx.MXNDArrayDetach(args[i].value.v_ptr, &op->args[i].value.v_ptr) != 0) {
@@ -470,4 +540,5 @@ void bridge_read_counters(bridge_counters* out) {
   out->dlpack_taken = atomic_load(&g_dlpack_taken);
   out->dlpack_deleted = atomic_load(&g_dlpack_deleted);
   out->kernels_alive = atomic_load(&g_kernels_alive);
+  out->views_staged = atomic_load(&g_views_staged);
 }

@@ -35,6 +35,12 @@ int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error) {
   return BRIDGE_OK;
 }
 
+int32_t bridge_kernel_accepts_byte_offset(const bridge_kernel* kernel) {
+  return kernel->abi_minor >= 1 &&
+         kernel->struct_size >= offsetof(bridge_kernel, flags) + sizeof(uint32_t) &&
+         (kernel->flags & BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET) != 0;
+}
+
 void bridge_kernel_retain(bridge_kernel* kernel) { kernel->retain(kernel); }
 
 void bridge_kernel_release(bridge_kernel* kernel) { kernel->release(kernel); }

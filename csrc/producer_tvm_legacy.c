@@ -248,6 +248,7 @@ int32_t bridge_tvm_legacy_kernel_new(const void* source, int32_t source_kind,
   kernel->base.retain = legacy_retain;
   kernel->base.release = legacy_release;
   kernel->base.num_args = -1; /* a PackedFunc checks its own count (num_args == N asserts) */
+  kernel->base.flags = 0;     /* TVM's default buffers need byte_offset 0: views are staged */
   atomic_init(&kernel->references, 1);
   kernel->function = function;
   kernel->name = name_copy;

@@ -134,7 +134,7 @@ static void tvmffi_release(bridge_kernel* self) {
 }
 
 int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_t num_args,
-                                 bridge_kernel** out, char* error) {
+                                 uint32_t flags, bridge_kernel** out, char* error) {
   if (!atomic_load(&g_tvmffi_bound)) {
     return bridge_fail(error, BRIDGE_E_STATE, "tvm-ffi symbols are not bound yet");
   }
@@ -161,6 +161,7 @@ int32_t bridge_tvmffi_kernel_new(void* function_handle, const char* name, int32_
   kernel->base.retain = tvmffi_retain;
   kernel->base.release = tvmffi_release;
   kernel->base.num_args = num_args;
+  kernel->base.flags = flags;
   atomic_init(&kernel->references, 1);
   kernel->function = function_handle;
   kernel->name = name_copy;

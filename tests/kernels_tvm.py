@@ -98,6 +98,21 @@ def add_into_aligned_only() -> tvm.runtime.Module:
     return tvm.build(te.create_prim_func([a, b, out]), target="llvm")
 
 
+def default_add_prim_func(dtype: str = "float32") -> tvm.tirx.PrimFunc:
+    """out = a + b with TVM's default buffers (te.placeholder), un-built; args (a, b, out)."""
+    n = te.var("n")
+    a = te.placeholder((n,), name="a", dtype=dtype)
+    b = te.placeholder((n,), name="b", dtype=dtype)
+    out = te.compute((n,), lambda i: a[i] + b[i], name="out")
+    return te.create_prim_func([a, b, out])
+
+
+@lru_cache(maxsize=None)
+def add_into_default(dtype: str) -> tvm.runtime.Module:
+    """default_add_prim_func built: the README's own kind of kernel, needs byte_offset 0."""
+    return tvm.build(default_add_prim_func(dtype), target="llvm")
+
+
 @lru_cache(maxsize=None)
 def bool_to_float() -> tvm.runtime.Module:
     """out = 1.0 where mask else 0.0; args (mask: bool, out: float32)."""

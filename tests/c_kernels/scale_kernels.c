@@ -7,6 +7,8 @@
  *   wrong_major_create     declares ABI major BRIDGE_ABI_MAJOR + 1
  *   small_struct_create    declares a struct_size too small for ABI 1.0
  *   newer_minor_create     declares a newer minor version and a larger struct
+ *   aligned_only_create    bridge_kernel_create's kernel without ACCEPTS_BYTE_OFFSET: it
+ *                          refuses a byte_offset, so the bridge must stage misaligned views
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@ typedef struct {
   bridge_kernel base;
   atomic_int references;
   int fail;
+  int aligned_only;
   /* What a newer minor version might append; the bridge must not care. */
   int64_t appended_field;
 } scale_kernel;
@@ -50,6 +53,11 @@ static int32_t scale_invoke(bridge_kernel* self, const bridge_arg* args, int32_t
     snprintf(error, BRIDGE_ERROR_CAPACITY, "scale kernel: expected two float32 tensors of one size");
     return 2;
   }
+  if (kernel->aligned_only && (in->byte_offset != 0 || out->byte_offset != 0)) {
+    snprintf(error, BRIDGE_ERROR_CAPACITY, "aligned-only kernel got byte_offset %llu / %llu",
+             (unsigned long long)in->byte_offset, (unsigned long long)out->byte_offset);
+    return 3;
+  }
   const float* source = (const float*)((const char*)in->data + in->byte_offset);
   float* target = (float*)((char*)out->data + out->byte_offset);
   int64_t count = element_count(in);
@@ -76,6 +84,8 @@ static bridge_kernel* make(const char* name, int fail) {
   kernel->base.retain = scale_retain;
   kernel->base.release = scale_release;
   kernel->base.num_args = 3;
+  /* It reads data + byte_offset itself: no staging needed. */
+  kernel->base.flags = BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET;
   atomic_init(&kernel->references, 1);
   kernel->fail = fail;
   return &kernel->base;
@@ -102,5 +112,12 @@ bridge_kernel* newer_minor_create(void) {
   kernel->abi_minor = BRIDGE_ABI_MINOR + 3;
   kernel->struct_size = sizeof(scale_kernel);
   ((scale_kernel*)kernel)->appended_field = 42;
+  return kernel;
+}
+
+bridge_kernel* aligned_only_create(void) {
+  bridge_kernel* kernel = make("c_aligned_only", 0);
+  kernel->flags = 0;
+  ((scale_kernel*)kernel)->aligned_only = 1;
   return kernel;
 }

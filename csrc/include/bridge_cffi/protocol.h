@@ -60,8 +60,9 @@ typedef struct DLManagedTensor {
 /* BRIDGE_CDEF_BEGIN protocol */
 /* Major version: a kernel with another major version is refused. */
 #define BRIDGE_ABI_MAJOR 1
-/* Minor version: fields appended since the major version; readers accept any minor. */
-#define BRIDGE_ABI_MINOR 0
+/* Minor version: fields appended since the major version; readers accept any minor.
+ * 1.1 appended bridge_kernel.flags. */
+#define BRIDGE_ABI_MINOR 1
 
 /* Capacity, in bytes including the terminating NUL, of every error message buffer. */
 #define BRIDGE_ERROR_CAPACITY 1024
@@ -115,7 +116,16 @@ typedef struct bridge_kernel {
   void (*release)(struct bridge_kernel* self);
   /* Number of arguments the kernel takes, or -1 when it is not known in advance. */
   int32_t num_args;
+  /* Since ABI 1.1: BRIDGE_KERNEL_* bits. A reader looks at it only when abi_minor >= 1 (the
+   * field sits in what was padding in 1.0, so struct_size alone cannot tell). */
+  uint32_t flags;
 } bridge_kernel;
+
+/* flags: the kernel reads every tensor at data + byte_offset, with any byte_offset a view can
+ * have. Without it, a consumer hands over tensors with byte_offset 0 only: a view whose data
+ * is not aligned is staged through an aligned copy (copied in before invoke, and copied back
+ * after it for written arrays). TVM's default buffers need byte_offset 0. */
+#define BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET 1u
 /* BRIDGE_CDEF_END protocol */
 
 #ifdef __cplusplus

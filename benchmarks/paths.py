@@ -97,3 +97,26 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
         sync_dlpack=sync_dlpack,
         direct_tvm=lambda: function(tx, ty, tz, SCALE),
     )
+
+
+@dataclass
+class ViewPaths:
+    """The seed kernel (default buffers: needs byte_offset 0) on views of one array of n."""
+
+    aligned_view: Callable[[], object]  # x[16:16+n]: data 64-byte aligned, passed as is
+    misaligned_view: Callable[[], object]  # x[1:1+n]: staged through an aligned copy
+    memcpy: Callable[[], object]  # one copy of that argument's bytes (numpy, same size)
+
+
+def make_view_paths(module: tvm.runtime.Module, n: int) -> ViewPaths:
+    """Views for the staging row: one read argument aligned or not, the rest whole arrays."""
+    bridged = bridge_cffi.to_mxnet_func(module, const_loc=[0, 1], name="bench_views")
+    base = mx.nd.array(np.random.default_rng(1).uniform(size=n + 32).astype("float32"))
+    aligned, misaligned = base[16 : 16 + n], base[1 : 1 + n]
+    y, z = mx.nd.ones((n,)), mx.nd.zeros((n,))
+    source, target = np.ones(n, "float32"), np.zeros(n, "float32")
+    return ViewPaths(
+        aligned_view=lambda: bridged(aligned, y, z, SCALE),
+        misaligned_view=lambda: bridged(misaligned, y, z, SCALE),
+        memcpy=lambda: np.copyto(target, source),
+    )

@@ -17,12 +17,14 @@ import mxnet as mx
 import tvm
 
 import bridge_cffi
-from benchmarks.paths import build_scaled_add, load_example, make_paths
+from benchmarks.paths import build_scaled_add, load_example, make_paths, make_view_paths
 from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
 logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parent / "results"
 BIG = 2**22
+#: Length of the staged view in the staging row (4 MiB of float32).
+STAGED = 2**20
 
 
 #: Every sample of the run, by section and path (written to the JSON with its spread).
@@ -124,6 +126,30 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
     return result
 
 
+def staging(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, float]:
+    """(f) A misaligned view into a default-buffer kernel (staged) against an aligned one, and
+    one memcpy of that argument's bytes: what staging costs per call."""
+    paths = make_view_paths(module, n)
+
+    def copy_us() -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            paths.memcpy()
+        return (time.perf_counter() - started) / calls * 1e6
+
+    return _measured(
+        f"views n={n}",
+        interleaved_samples(
+            {
+                "aligned_view": lambda: per_call_us(paths.aligned_view, calls),
+                "misaligned_view": lambda: per_call_us(paths.misaligned_view, calls),
+                "memcpy": copy_us,
+            },
+            rounds,
+        ),
+    )
+
+
 def training_step(steps: int) -> dict[str, float]:
     """(e) The training example: native Adam against the bridged fused TVM Adam, same seed."""
     example = load_example("training_step")
@@ -145,6 +171,7 @@ TARGETS = [
     ("2^22: bridge / direct TVM", "big_bridge_vs_direct_tvm", 1.05, "<="),
     ("2^22: push / kernel run time", "big_push_vs_kernel", 0.02, "<="),
     ("two threads / one thread throughput", "threads_two_vs_one", 1.5, ">="),
+    ("2^20: staging / one memcpy of the view", "staging_extra_vs_memcpy", 1.0, "<="),
 ]
 
 
@@ -163,6 +190,13 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "big_bridge_vs_native_two_ops": big["bridge"] / big["native_two_ops"],
         "big_push_vs_kernel": big["bridge_push_only"] / big["direct_tvm"],
         "threads_two_vs_one": threads["two_threads"] / threads["one_thread"],
+        "staging_extra_vs_memcpy": (
+            results[f"views n={STAGED}"]["misaligned_view"]
+            - results[f"views n={STAGED}"]["aligned_view"]
+        )
+        / results[f"views n={STAGED}"]["memcpy"],
+        "n20_misaligned_vs_aligned_view": results["views n=20"]["misaligned_view"]
+        / results["views n=20"]["aligned_view"],
     }
 
 
@@ -204,6 +238,18 @@ def format_threads(threads: dict[str, float]) -> list[str]:
         f"{threads['one_thread_cores_busy']:.2f}, two pushers "
         f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}",
     ]
+
+
+def format_staging(results: dict[str, dict[str, float]]) -> list[str]:
+    """(f) staging rows: per call, misaligned against aligned, beside one memcpy."""
+    lines = ["(f) a view into a default-buffer kernel, per call (us): aligned vs misaligned"]
+    for size in ("20", str(STAGED)):
+        row = results[f"views n={size}"]
+        lines.append(
+            f"    n={size:<8} aligned {row['aligned_view']:>9.2f}  misaligned (staged) "
+            f"{row['misaligned_view']:>9.2f}  one memcpy of the view {row['memcpy']:>8.2f}"
+        )
+    return lines
 
 
 def format_training(train: dict[str, float]) -> list[str]:
@@ -274,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     _show(format_threads(results["threads"]))
     results["training"] = training_step(20 if args.quick else 300)
     _show(format_training(results["training"]))
+    for size in (20, STAGED):
+        results[f"views n={size}"] = staging(
+            module, size, calls if size == 20 else big_calls * 10, rounds
+        )
+    _show(format_staging(results))
     measured = ratios(results)
     _show(format_targets(measured))
     if args.plot:

@@ -16,9 +16,11 @@ def test_benchmark_quick_run_prints_every_target() -> None:
     out = done.stdout
     for label in ("n=20: bridge / native elemwise_add", "n=20: bridge / C floor",
                   "2^22: bridge / direct TVM", "2^22: push / kernel run time",
-                  "two threads / one thread throughput"):
+                  "two threads / one thread throughput",
+                  "2^20: staging / one memcpy of the view"):
         assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
     assert "(e) training example" in out
     assert "cores busy" in out
+    assert re.search(r"n=20\s+aligned\s+\d+\.\d+\s+misaligned \(staged\)\s+\d+\.\d+", out)
     for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
         assert re.search(rf"^\s+{path}\s+\d+\.\d+", out, re.M), path

@@ -18,6 +18,8 @@ MXNET_REQUIRED_SYMBOLS: tuple[str, ...] = (
 
 #: MXNet C symbols the bridge uses when present; their absence degrades a feature.
 MXNET_OPTIONAL_SYMBOLS: tuple[str, ...] = (
+    # An operation writing no array writes one of these so its error reaches waitall().
+    "MXNDArrayCreateEx",
     "MXEnginePushAsyncND",
     "MXLibInfoFeatures",
     "MXNDArrayGetShape",

@@ -26,6 +26,9 @@ typedef struct {
   int (*MXNDArrayGetStorageType)(void* handle, int* out);
   int (*MXNDArrayGetDType)(void* handle, int* out);
   int (*MXNDArrayGetContext)(void* handle, int* dev_type, int* dev_id);
+  /* optional: NULL when absent (then errors of operations writing no array are recorded) */
+  int (*MXNDArrayCreateEx)(const uint32_t* shape, uint32_t ndim, int dev_type, int dev_id,
+                           int delay_alloc, int dtype, void** out);
   /* libstdc++'s std::__throw_runtime_error, as MXNet's own dependency tree resolves it. */
   void (*throw_runtime_error)(const char* message);
 } mx_symbols;

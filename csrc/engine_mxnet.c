@@ -20,6 +20,7 @@
 #include "bridge_internal.h"
 
 atomic_bool g_chunk_identity_confirmed = false;
+
 atomic_bool g_run_context_confirmed = false;
 atomic_llong g_ops_pushed = 0, g_ops_run = 0, g_ops_freed = 0, g_dlpack_taken = 0,
              g_dlpack_deleted = 0, g_kernels_alive = 0, g_views_staged = 0;
@@ -60,6 +61,7 @@ typedef struct {
   char* name;                   /* operator name for MXNet's profiler */
   bool writes_nothing;          /* no write dependency: an engine error would be lost */
   bool stage_misaligned;        /* the kernel needs byte_offset 0 (no ACCEPTS_BYTE_OFFSET) */
+  void* error_sink;             /* owned NDArrayHandle written when the op writes no array */
 } pending_op;
 
 /* Which pending op this thread's last param deleter freed: lets a failed push tell whether
@@ -108,6 +110,7 @@ static void release_array_references(pending_op* op) {
 /* Frees an op that never reached the engine. */
 static void op_discard(pending_op* op) {
   release_array_references(op);
+  if (op->error_sink) g_mx.MXNDArrayFree(op->error_sink);
   if (op->kernel) op->kernel->release(op->kernel);
   free(op);
 }
@@ -233,10 +236,45 @@ static int32_t take_dlpack(pending_op* op, char* error) {
   return BRIDGE_OK;
 }
 
+/* " (called with #0 float32 (30,), #1 int 7, ...)": what the kernel was actually given, for a
+ * failure message (a kernel names a parameter; the user knows positions and values). */
+static void describe_call(const pending_op* op, char* out, size_t capacity) {
+  size_t used = (size_t)snprintf(out, capacity, " (called with");
+  for (int32_t i = 0; i < op->num_args && used + 48 < capacity; ++i) {
+    const bridge_arg* arg = &op->args[i];
+    const char* comma = i ? "," : "";
+    if (arg->kind == BRIDGE_ARG_TENSOR && op->managed[i] != NULL) {
+      const DLTensor* t = &op->managed[i]->dl_tensor;
+      static const char* const codes[] = {"int", "uint", "float", "handle", "bfloat", "complex",
+                                          "bool"};
+      const char* code = t->dtype.code < 7 ? codes[t->dtype.code] : "?";
+      used += (size_t)snprintf(out + used, capacity - used, "%s #%d %s%u (", comma, (int)i, code,
+                               (unsigned)t->dtype.bits);
+      for (int32_t d = 0; d < t->ndim && used + 24 < capacity; ++d) {
+        used += (size_t)snprintf(out + used, capacity - used, "%s%lld", d ? ", " : "",
+                                 (long long)t->shape[d]);
+      }
+      used += (size_t)snprintf(out + used, capacity - used, "%s)", t->ndim == 1 ? "," : "");
+    } else if (arg->kind == BRIDGE_ARG_INT) {
+      used += (size_t)snprintf(out + used, capacity - used, "%s #%d int %lld", comma, (int)i,
+                               (long long)arg->value.v_int64);
+    } else if (arg->kind == BRIDGE_ARG_FLOAT) {
+      used += (size_t)snprintf(out + used, capacity - used, "%s #%d float %g", comma, (int)i,
+                               arg->value.v_float64);
+    } else if (arg->kind == BRIDGE_ARG_BOOL) {
+      used += (size_t)snprintf(out + used, capacity - used, "%s #%d bool %s", comma, (int)i,
+                               arg->value.v_int64 ? "True" : "False");
+    }
+  }
+  if (used + 2 < capacity) snprintf(out + used, capacity - used, ")");
+}
+
 static void op_run(void* run_context, void* param) {
   pending_op* op = param;
   char error[BRIDGE_ERROR_CAPACITY];
+  char called_with[320];
   error[0] = '\0';
+  called_with[0] = '\0';
   atomic_fetch_add(&g_ops_run, 1);
   void* stream = NULL;
   DLDevice device = {op->device_type == MX_DEV_GPU ? DL_CUDA : DL_CPU, op->device_id};
@@ -257,6 +295,7 @@ static void op_run(void* run_context, void* param) {
   if (status == BRIDGE_OK) status = take_dlpack(op, error);
   if (status == BRIDGE_OK) {
     status = op->kernel->invoke(op->kernel, op->call_args, op->num_args, device, stream, error);
+    if (status != BRIDGE_OK) describe_call(op, called_with, sizeof called_with);
     unstage_views(op, status == BRIDGE_OK);
     delete_managed(op, op->num_args);
   }
@@ -267,8 +306,8 @@ static void op_run(void* run_context, void* param) {
     for (char* c = error; *c; ++c) {
       if (*c == '\n') *c = ' ';
     }
-    snprintf(message, sizeof message, "bridge_cffi: %.100s failed: %.900s", op->name,
-             error[0] ? error : "the kernel reported an error without a message");
+    snprintf(message, sizeof message, "bridge_cffi: %.100s failed: %.600s%.280s", op->name,
+             error[0] ? error : "the kernel reported an error without a message", called_with);
     /* MXNet keeps an operation's exception on the variables it writes; with none, a thrown
      * error would vanish without a trace, so record it for the next call instead. */
     if (op->writes_nothing && t_pushing_op != op) {
@@ -436,9 +475,22 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
   int32_t status = plan_dependencies(args, written, num_args, const_nds, &num_const, mutable_nds,
                                      &num_mutable, error);
   if (status != BRIDGE_OK) return status;
-
   pending_op* op = op_alloc(num_args, name ? name : kernel->name);
   if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one operation");
+  if (num_mutable == 0 && g_mx.MXNDArrayCreateEx != NULL) {
+    /* MXNet keeps an operation's error on the variables it writes; that is how waits, and
+     * mx.nd.waitall(), find it. An operation writing no array writes a fresh, never-allocated
+     * one-element array of its own instead (nothing else depends on it, so a failure poisons
+     * no other operation). */
+    const uint32_t shape[1] = {1};
+    if (g_mx.MXNDArrayCreateEx(shape, 1, MX_DEV_CPU, 0, 1, MX_FLOAT32, &op->error_sink) != 0) {
+      status = bridge_fail(error, BRIDGE_E_MXNET, "MXNDArrayCreateEx failed: %s",
+                           g_mx.MXGetLastError());
+      free(op);
+      return status;
+    }
+    mutable_nds[num_mutable++] = op->error_sink;
+  }
   /* CPU-family arrays (cpu, cpu_pinned, cpu_shared) all run on the CPU engine. */
   op->device_type = device_type == MX_DEV_GPU ? MX_DEV_GPU : MX_DEV_CPU;
   op->device_id = device_id;

@@ -128,3 +128,18 @@ def test_error_propagates_through_a_bridged_op_reading_the_failed_output() -> No
     add(failed, failed, downstream)
     with pytest.raises(MXNetError, match="refused by the kernel: shapes look wrong"):
         downstream.wait_to_read()
+
+
+def test_a_late_error_names_what_each_position_was_called_with() -> None:
+    from kernels_tvm import scaled_add
+
+    f = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
+    out = mx.nd.zeros((20,))
+    f(mx.nd.ones((20,), dtype="float64"), mx.nd.ones((20,)), out, 2.5)
+    with pytest.raises(MXNetError) as raised:
+        out.wait_to_read()
+    message = str(raised.value)
+    assert "x.dtype" in message  # TVM's own words, naming its parameter
+    assert "(called with #0 float64 (20,), #1 float32 (20,), #2 float32 (20,), #3 float 2.5)" in (
+        message
+    )

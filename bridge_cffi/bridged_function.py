@@ -20,6 +20,7 @@ from bridge_cffi.errors import (
 from bridge_cffi.kernels import Kernel, make_kernel
 from bridge_cffi.readiness import ensure_ready
 from bridge_cffi.stack import require
+from bridge_cffi.tvm_signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS, Signature
 
 try:  # the call path's isinstance check needs the class itself; MXNet may be absent
     from mxnet.ndarray import NDArray
@@ -101,6 +102,15 @@ class BridgedFunction:
             name,
         )
         self._plan = ffi.gc(out[0], lib.bridge_call_plan_free)
+        if kernel.signature is not None:
+            specs = param_specs(kernel.signature)
+            check(
+                lib.bridge_call_plan_set_signature(
+                    self._plan, specs, len(specs), kernel.signature.function.encode(), error
+                ),
+                error,
+                name,
+            )
         if not kernel.accepts_byte_offset:
             logger.debug(
                 "%s: the kernel needs byte_offset 0; views whose data is not %d-byte aligned "
@@ -130,7 +140,13 @@ class BridgedFunction:
         return self._kernel
 
     def __repr__(self) -> str:
-        return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}>"
+        signature = self._kernel.signature
+        checked = (
+            f"checked against {signature.text}"
+            if signature is not None
+            else "arguments checked by the kernel, at run time"
+        )
+        return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}, {checked}>"
 
     # A wrapper is immutable (its kernel, plan and read set never change), so a copy is the
     # wrapper itself, sharing the kernel, as for Python's own functions.
@@ -181,6 +197,38 @@ _DOUBLE_EXACT = 2**53
 # Per argument count: kind as int64, payload as double (the C side reads both layouts).
 _LAYOUTS = [struct.Struct("=" + "qd" * count) for count in range(33)]
 _PAYLOAD_IS_INT64 = 1 << 8  # flag on the kind: the payload bytes are an int64, not a double
+
+
+def param_specs(signature: Signature) -> Any:
+    """The C ``bridge_param_spec`` array for a signature (unknown parts stay unchecked)."""
+    specs = ffi.new("bridge_param_spec[]", len(signature.parameters))
+    symbols: dict[str, int] = {}
+    for spec, param in zip(specs, signature.parameters):
+        spec.name = param.name.encode()[:31]
+        shown = (
+            f"Tensor([{', '.join('?' if d is None else str(d) for d in param.shape)}], "
+            f"{param.dtype})"
+            if param.tensor
+            else param.dtype
+        )
+        spec.type = shown.encode()[:63]
+        spec.mx_dtype = -1
+        spec.ndim = -1
+        if not param.tensor:
+            kind = {**dict.fromkeys(INT_SCALARS, _INT), **dict.fromkeys(FLOAT_SCALARS, _FLOAT)}
+            spec.kind = _BOOL if param.dtype == "bool" else kind.get(param.dtype, 0)
+            continue
+        spec.kind = _TENSOR
+        spec.mx_dtype = MX_DTYPE_FLAGS.get(param.dtype, -1)
+        if None in param.shape or len(param.shape) > lib.BRIDGE_SPEC_MAX_DIMS:
+            continue  # an extent written as an expression: leave the shape to the kernel
+        spec.ndim = len(param.shape)
+        for d, extent in enumerate(param.shape):
+            if isinstance(extent, int):
+                spec.dims[d] = extent
+            else:
+                spec.dims[d] = -1 - symbols.setdefault(str(extent), len(symbols))
+    return specs
 
 
 def _scalar(position: int, value: Any) -> tuple[int, Any]:
@@ -252,7 +300,7 @@ def to_mxnet_func(
     *,
     name: str | None = None,
     priority: int = 0,
-    target: str = "llvm",
+    target: Any = None,
 ) -> BridgedFunction:
     """Wrap ``func`` so that calling it pushes one asynchronous operation to MXNet's engine.
 
@@ -262,8 +310,9 @@ def to_mxnet_func(
     returns ``None`` at once; errors of the function surface at the next wait on its outputs.
 
     ``func`` may also be an un-built TVM ``PrimFunc`` or ``IRModule``: it is built for
-    ``target`` and its buffers tell which arguments are read and written, so ``const_loc`` may
-    be omitted and outputs may be left out of the call, to be allocated and returned.
+    ``target`` (default ``"llvm"``; refused for anything already compiled) and its buffers tell
+    which arguments are read and written, so ``const_loc`` may be omitted and outputs may be
+    left out of the call, to be allocated and returned.
     """
     positions = _normalise_const_loc(const_loc)
     if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
@@ -276,7 +325,14 @@ def to_mxnet_func(
         # infer const_loc and allocate outputs (bridge_cffi/tvm_inference.py).
         from bridge_cffi.tvm_inference import wrap_unbuilt
 
-        return wrap_unbuilt(func, const_loc, name=name, priority=int(priority), target=target)
+        return wrap_unbuilt(
+            func, const_loc, name=name, priority=int(priority), target=target or "llvm"
+        )
+    if target is not None:
+        raise BridgeValueError(
+            f"target: only un-built TVM code (a PrimFunc or IRModule) is built by the bridge; "
+            f"this func was compiled already, for its own target (got target={target!r})"
+        )
     kernel = make_kernel(func, name)
     _check_arity(positions, kernel.arity, kernel.name)
     return BridgedFunction(kernel, positions, name or kernel.name, int(priority))

@@ -7,6 +7,7 @@ reference owned by a :class:`Kernel`; the engine consumer only ever sees that st
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from bridge_cffi.tvm_generations import (
     packed_func_kind,
     packed_func_runtime_of,
 )
+from bridge_cffi.tvm_signature import Signature, of_library, of_module
 
 
 @dataclass(eq=False)
@@ -31,6 +33,8 @@ class Kernel:
     name: str
     num_args: int  # -1 when the producer cannot tell in advance
     keepalive: tuple[Any, ...] = field(default=())  # Python objects backing the kernel
+    #: what the compiled function says about its parameters (tvm_signature), when known
+    signature: Signature | None = None
 
     @property
     def arity(self) -> int | None:
@@ -92,24 +96,38 @@ def from_tvmffi_function(
     return Kernel(_owned(out[0]), shown, -1, keepalive + (function,))
 
 
-def from_tvm_module(module: Any, name: str | None, built_by_tvm: bool | None = None) -> Kernel:
+def from_tvm_module(
+    module: Any,
+    name: str | None,
+    built_by_tvm: bool | None = None,
+    signature_from: Callable[[Any, str], Signature | None] | None = None,
+) -> Kernel:
     """Adapt a TVM runtime Module through its entry function.
 
     ``built_by_tvm``: compiled by TVM (tvm.build, export_library), whose default buffers need
-    byte_offset 0; by default, a module of TVM's own class is, a plain ``tvm_ffi`` module
-    (``load_inline``, the user's own C++) is not.
+    byte_offset 0 and whose entry embeds its signature (read by ``signature_from``, by default
+    from the module's LLVM IR); by default, a module of TVM's own class is, a plain ``tvm_ffi``
+    module (``load_inline``, the user's own C++) is not.
     """
     entry = getattr(module, "entry_name", "main")
-    if not module.implements_function(entry, True):
+    # get_function, not implements_function: a module built from one PrimFunc named otherwise
+    # (a TVMScript `vadd`) answers its entry name too, and TVM itself runs it as mod(...).
+    try:
+        function = module.get_function(entry, True)
+    except AttributeError:
         raise BridgeTypeError(
             f"func: the TVM module has no entry function {entry!r}; pass the function itself, "
             f"e.g. to_mxnet_func(mod['my_func'])"
-        )
+        ) from None
     if built_by_tvm is None:
         built_by_tvm = not type(module).__module__.startswith("tvm_ffi")
-    return from_tvmffi_function(
-        module[entry], name or entry, keepalive=(module,), accepts_byte_offset=not built_by_tvm
+    signature = (signature_from or of_module)(module, entry) if built_by_tvm else None
+    # The function's own name when the module answers an alias (a TVMScript `vadd` as main).
+    shown = name or (signature.function if signature else entry)
+    kernel = from_tvmffi_function(
+        function, shown, keepalive=(module,), accepts_byte_offset=not built_by_tvm
     )
+    return Kernel(kernel.pointer, kernel.name, kernel.num_args, kernel.keepalive, signature)
 
 
 def from_c_pointer(pointer: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
@@ -197,7 +215,12 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
                 "runtimes abort when loaded together: bridge it in a process without that TVM"
             )
         tvm_ffi = require("tvm_ffi", f"the tvm-ffi module {os.fspath(path)}")
-        return from_tvm_module(tvm_ffi.load_module(os.fspath(path)), name, built_by_tvm=True)
+        return from_tvm_module(
+            tvm_ffi.load_module(os.fspath(path)),
+            name,
+            built_by_tvm=True,
+            signature_from=lambda _, entry: of_library(path, entry),
+        )
     raise BridgeTypeError(
         f"func: {os.fspath(path)} is neither a TVM export_library file (no __tvm_ffi_* or "
         f"__tvm_main__ symbol) nor a protocol kernel library (no bridge_kernel_create)"
@@ -207,9 +230,9 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
 def make_kernel(func: Any, name: str | None) -> Kernel:
     """Dispatch on what ``func`` is and return its kernel."""
     if isinstance(func, Kernel):
-        return (
-            func if name is None else Kernel(_retained(func), name, func.num_args, func.keepalive)
-        )
+        if name is None:
+            return func
+        return Kernel(_retained(func), name, func.num_args, func.keepalive, func.signature)
     if isinstance(func, ffi.CData):
         return from_c_pointer(func, name)
     if isinstance(func, (str, os.PathLike)):
@@ -227,12 +250,20 @@ def make_kernel(func: Any, name: str | None) -> Kernel:
             "func: got an un-built TVM " + type(func).__name__ + "; build it first, e.g. "
             "to_mxnet_func(tvm.build(prim_func, target='llvm'))"
         )
-    if callable(func):
+    if type_name == "tvm.te.tensor.Tensor":
         raise BridgeTypeError(
-            f"func: expected a TVM runtime Module, a tvm_ffi.Function or a protocol kernel, got "
-            f"the Python callable {type_name}; wrap it with tvm_ffi.convert(f) first (it will "
-            f"then run on MXNet's engine thread, taking the GIL itself)"
+            "func: got a te.Tensor (one stage of a computation), not a function; make a function "
+            "of its inputs and outputs first, e.g. to_mxnet_func(te.create_prim_func([x, y, z]))"
         )
+    if callable(func):
+        # A Python function runs as a tvm-ffi function on MXNet's engine thread (taking the
+        # GIL itself), named after itself in the profiler.
+        from bridge_cffi.engine_guard import guarded
+
+        tvm_ffi = require("tvm_ffi", "a Python callable as a kernel")
+        shown = name or getattr(func, "__qualname__", None) or type(func).__name__
+        converted = tvm_ffi.convert(guarded(func, shown))
+        return from_tvmffi_function(converted, shown, keepalive=(func,))
     raise BridgeTypeError(
         f"func: expected a TVM runtime Module, a tvm_ffi.Function, a PackedFunc, a protocol "
         f"kernel or the path of an exported library, got {type_name}"

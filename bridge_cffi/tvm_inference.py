@@ -366,13 +366,14 @@ class InferredFunction(BridgedFunction):
                     len(plans),
                     param,
                     tuple(_dim_plan(d) for d in param.shape),
-                    np.dtype(param.dtype) if param.is_buffer else None,
+                    mxnet_dtype(param.dtype) if param.is_buffer else None,
                     not param.is_buffer and _handle(param.var) in shape_vars,
                 )
             )
         self._input_plans = tuple(plans)
         self._output_plans = tuple(
-            _OutputPlan(p, tuple(_dim_plan(d) for d in p.shape), np.dtype(p.dtype)) for p in outputs
+            _OutputPlan(p, tuple(_dim_plan(d) for d in p.shape), mxnet_dtype(p.dtype))
+            for p in outputs
         )
         self._n_full = len(parameters)
         self._n_short = len(parameters) - len(outputs)
@@ -465,7 +466,7 @@ class InferredFunction(BridgedFunction):
             if value.dtype != plan.np_dtype:
                 raise BridgeTypeError(
                     f"{_label(plan)}: the buffer {plan.param.name} holds {plan.param.dtype}, got "
-                    f"an array of {np.dtype(value.dtype).name}"
+                    f"an array of {dtype_name(value.dtype)}"
                 )
         ctx = first_array.context if first_array is not None else self._default_ctx
         empty = _numpy_empty if use_np else _nd_empty
@@ -507,6 +508,26 @@ def _show_shape(shape: tuple[Any, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+#: MXNet's own spelling of bfloat16 (mshadow type flag 12): a structured numpy dtype, not
+#: ml_dtypes.bfloat16, which MXNet 1.x cannot allocate.
+_MXNET_BFLOAT16_FLAG = 12
+
+
+def mxnet_dtype(tvm_dtype: str) -> Any:
+    """The numpy dtype MXNet uses for a TVM dtype string (bfloat16 is MXNet's own)."""
+    if tvm_dtype == "bfloat16":
+        from mxnet.ndarray.ndarray import _DTYPE_MX_TO_NP
+
+        return np.dtype(_DTYPE_MX_TO_NP[_MXNET_BFLOAT16_FLAG])
+    return np.dtype(tvm_dtype)
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype's name as MXNet and TVM users write it (MXNet's bfloat16 is no "void16")."""
+    found = np.dtype(dtype)
+    return "bfloat16" if found.names == ("bfloat16",) else found.name
+
+
 def buffers_accept_any_offset(prim_func: Any) -> bool:
     """Whether every buffer parameter takes a view at any element offset: its elem_offset is a
     variable with offset_factor 1 (``T.match_buffer(..., offset_factor=1)``). Default buffers
@@ -520,6 +541,15 @@ def buffers_accept_any_offset(prim_func: Any) -> bool:
         if isinstance(buffer.elem_offset, tirx.IntImm) or int(buffer.offset_factor) > 1:
             return False
     return True
+
+
+def operation_name(symbol: str, parameters: tuple[Parameter, ...]) -> str:
+    """The name shown in MXNet's profiler: the PrimFunc's own, or, for ``te.create_prim_func``'s
+    default ``main``, the names of what it computes (its output buffers, e.g. ``z``)."""
+    if symbol != "main":
+        return symbol
+    outputs = [p.name for p in parameters if p.is_output]
+    return "_".join(outputs) if outputs else symbol
 
 
 def _default_context(target: Any) -> Any:
@@ -557,13 +587,14 @@ def wrap_unbuilt(
     module = tvm.build(to_build, target=target)
     if not module.implements_function(symbol, True):
         raise BridgeTypeError(f"func: the built module has no function {symbol!r}")
+    shown = name or operation_name(symbol, parameters)
     kernel = from_tvmffi_function(
         module[symbol],
-        name or symbol,
+        shown,
         keepalive=(module,),
         accepts_byte_offset=buffers_accept_any_offset(prim_func),
     )
     kernel = Kernel(kernel.pointer, kernel.name, len(parameters), kernel.keepalive)
     return InferredFunction(
-        kernel, positions, name or symbol, priority, parameters, _default_context(target)
+        kernel, positions, shown, priority, parameters, _default_context(target)
     )

@@ -26,6 +26,8 @@ typedef struct {
   int (*MXNDArrayGetStorageType)(void* handle, int* out);
   int (*MXNDArrayGetDType)(void* handle, int* out);
   int (*MXNDArrayGetContext)(void* handle, int* dev_type, int* dev_id);
+  /* optional: NULL when absent (then calls are not checked against a kernel's signature) */
+  int (*MXNDArrayGetShape)(void* handle, uint32_t* out_dim, const uint32_t** out_pdata);
   /* optional: NULL when absent (then errors of operations writing no array are recorded) */
   int (*MXNDArrayCreateEx)(const uint32_t* shape, uint32_t ndim, int dev_type, int dev_id,
                            int delay_alloc, int dtype, void** out);

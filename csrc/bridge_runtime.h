@@ -122,6 +122,26 @@ int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
                              int32_t num_const_flags, int32_t priority, const char* name,
                              bridge_call_plan** out, char* error);
 void bridge_call_plan_free(bridge_call_plan* plan);
+/* Most extents one checked tensor parameter may have. */
+#define BRIDGE_SPEC_MAX_DIMS 8
+/* spec.kind for a parameter the signature does not describe: anything passes. */
+#define BRIDGE_SPEC_UNCHECKED 0
+/* What the kernel declares about one parameter (from TVM's embedded signature). */
+typedef struct {
+  int32_t kind;     /* BRIDGE_ARG_TENSOR, _INT, _FLOAT, _BOOL, or BRIDGE_SPEC_UNCHECKED */
+  int32_t mx_dtype; /* tensors: the MXNet dtype flag expected, -1 for any */
+  int32_t ndim;     /* tensors: number of extents, -1 for any */
+  int32_t reserved;
+  int64_t dims[BRIDGE_SPEC_MAX_DIMS]; /* >= 0 a fixed extent; -1 - k the symbolic extent k;
+                                         BRIDGE_SPEC_MAX_DIMS ... unused */
+  char name[32];    /* the parameter's name, for messages */
+  char type[64];    /* how the signature writes its type, e.g. "Tensor([n], float32)" */
+} bridge_param_spec;
+/* Check every call of `plan` against `specs` before anything is pushed: the arity, each
+ * argument's kind, and each array's dtype and shape (symbolic extents must agree across
+ * arguments). `function` names the kernel in messages. */
+int32_t bridge_call_plan_set_signature(bridge_call_plan* plan, const bridge_param_spec* specs,
+                                       int32_t num_specs, const char* function, char* error);
 /*
  * One bridged call: like bridge_mxnet_push, with argument i packed at packed[16*i] as an int64
  * BRIDGE_ARG_* kind followed by an 8-byte payload in native byte order: a double (holding the

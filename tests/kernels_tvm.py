@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import tvm
 from tvm import te
@@ -96,6 +97,14 @@ def add_into_aligned_only() -> tvm.runtime.Module:
     b = te.placeholder((n,), name="b")
     out = te.compute((n,), lambda i: a[i] + b[i], name="out")
     return tvm.build(te.create_prim_func([a, b, out]), target="llvm")
+
+
+def unchecked(module: tvm.runtime.Module, directory: Path) -> tvm.runtime.Module:
+    """``module`` exported and loaded back: its signature is no longer readable from IR, so
+    the bridge leaves every argument check to the kernel (errors arrive late)."""
+    path = directory / f"unchecked_{id(module)}.so"
+    module.export_library(str(path))
+    return tvm.runtime.load_module(str(path))
 
 
 def default_add_prim_func(dtype: str = "float32") -> tvm.tirx.PrimFunc:

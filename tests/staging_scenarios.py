@@ -33,6 +33,17 @@ def main() -> None:
         expected = base[start : start + 20] + base[start + 40 : start + 60]
         ok &= bool(np.array_equal(out.asnumpy(), expected))
     results["slices"] = ok
+    # int8 views at every byte offset of a 64-byte line.
+    add8 = bridge_cffi.to_mxnet_func(add_into_default("int8"), const_loc=[0, 1])
+    small = (np.arange(256) % 50).astype("int8")
+    x8 = mx.nd.array(small, dtype="int8")
+    ok = True
+    for start in range(1, 64):
+        out = mx.nd.zeros((24,), dtype="int8")
+        add8(x8[start : start + 24], x8[start + 100 : start + 124], out)
+        expected = small[start : start + 24] + small[start + 100 : start + 124]
+        ok &= bool(np.array_equal(out.asnumpy(), expected))
+    results["int8_every_byte_offset"] = ok
     # Rows and slabs of a 2-D array, and an output view.
     grid = np.arange(100, dtype="float32").reshape(5, 20)
     a = mx.nd.array(grid)

@@ -120,7 +120,6 @@ def test_const_loc_in_any_order_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("func", "expected"),
     [
-        (lambda a: a, "wrap it with tvm_ffi.convert"),
         ("main", "got 'main', taken as the path of an exported library, but no such file exists"),
         (42, "got builtins.int"),
     ],

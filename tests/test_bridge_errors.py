@@ -55,8 +55,12 @@ def test_later_work_on_the_same_arrays_runs_after_an_error() -> None:
     np.testing.assert_array_equal(target.asnumpy(), [2, 2, 2])
 
 
-def test_tvm_argument_check_failure_arrives_as_mxnet_error() -> None:
-    add = bridge_cffi.to_mxnet_func(add_into(), const_loc=[0, 1])
+def test_tvm_argument_check_failure_arrives_as_mxnet_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kernels_tvm import unchecked
+
+    # Loaded back from its file, the module's signature is not known: TVM checks on the engine.
+    add = bridge_cffi.to_mxnet_func(unchecked(add_into(), tmp_path), const_loc=[0, 1])
+    assert "arguments checked by the kernel" in repr(add)
     out = mx.nd.zeros((4,))
     add(mx.nd.ones((4,)), mx.nd.ones((5,)), out)  # TVM's own shape check fails on the engine
     with pytest.raises(MXNetError, match="main"):
@@ -130,10 +134,10 @@ def test_error_propagates_through_a_bridged_op_reading_the_failed_output() -> No
         downstream.wait_to_read()
 
 
-def test_a_late_error_names_what_each_position_was_called_with() -> None:
-    from kernels_tvm import scaled_add
+def test_a_late_error_names_what_each_position_was_called_with(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kernels_tvm import scaled_add, unchecked
 
-    f = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
+    f = bridge_cffi.to_mxnet_func(unchecked(scaled_add(), tmp_path), const_loc=[0, 1])
     out = mx.nd.zeros((20,))
     f(mx.nd.ones((20,), dtype="float64"), mx.nd.ones((20,)), out, 2.5)
     with pytest.raises(MXNetError) as raised:

@@ -18,6 +18,7 @@ from bridge_cffi.errors import (
     new_error_buffer,
 )
 from bridge_cffi.kernels import Kernel, make_kernel
+from bridge_cffi.native_object import NativeObject
 from bridge_cffi.readiness import ensure_ready
 from bridge_cffi.stack import require
 from bridge_cffi.tvm_signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS, Signature
@@ -79,7 +80,7 @@ _FLOAT = lib.BRIDGE_ARG_FLOAT
 _BOOL = lib.BRIDGE_ARG_BOOL
 
 
-class BridgedFunction:
+class BridgedFunction(NativeObject):
     """A callable pushing one MXNet engine operation per call; see :func:`to_mxnet_func`."""
 
     __slots__ = ("_kernel", "_plan", "_const_loc", "_name", "__weakref__")
@@ -148,18 +149,10 @@ class BridgedFunction:
         )
         return f"<BridgedFunction {self._name} const_loc={sorted(self._const_loc)}, {checked}>"
 
-    # A wrapper is immutable (its kernel, plan and read set never change), so a copy is the
-    # wrapper itself, sharing the kernel, as for Python's own functions.
-    def __copy__(self) -> BridgedFunction:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> BridgedFunction:
-        return self
-
-    def __reduce__(self) -> Any:
-        raise TypeError(
-            f"cannot pickle the bridged function {self._name!r}: it holds a compiled kernel and "
-            "a native engine plan of this process; save the TVM module instead "
+    def _pickle_advice(self) -> str:
+        return (
+            f"the bridged function {self._name!r}: it holds a compiled kernel and a native "
+            "engine plan of this process; save the TVM module instead "
             "(module.export_library(path)) and wrap it again with to_mxnet_func(path)"
         )
 

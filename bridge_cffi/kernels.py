@@ -14,6 +14,7 @@ from typing import Any
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
 from bridge_cffi.library_binding import bind_tvmffi
+from bridge_cffi.native_object import NativeObject
 from bridge_cffi.stack import require
 from bridge_cffi.tvm_generations import (
     ELFError,
@@ -26,7 +27,7 @@ from bridge_cffi.tvm_signature import Signature, of_library, of_module
 
 
 @dataclass(eq=False)
-class Kernel:
+class Kernel(NativeObject):
     """One owned reference to a protocol kernel, released when this object is collected."""
 
     pointer: Any  # cffi ``bridge_kernel*`` wrapped by ffi.gc
@@ -41,18 +42,10 @@ class Kernel:
         """Number of arguments, or None when unknown."""
         return None if self.num_args < 0 else self.num_args
 
-    # One owned native reference: copies share it (the kernel is immutable), pickling cannot
-    # carry it to another process.
-    def __copy__(self) -> Kernel:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Kernel:
-        return self
-
-    def __reduce__(self) -> Any:
-        raise TypeError(
-            f"cannot pickle the kernel {self.name!r}: it is a native object of this process; "
-            "pickle what it was made from (an exported library path) instead"
+    def _pickle_advice(self) -> str:
+        return (
+            f"the kernel {self.name!r}: it is a native object of this process; pickle what it "
+            "was made from (an exported library path) instead"
         )
 
     @property

@@ -226,10 +226,7 @@ def test_each_tvm_library_names_its_generation(module_report: tuple[int, dict]) 
 
 
 def test_a_variable_pointing_at_a_wrong_file_is_named_with_its_remedy(tmp_path: Path) -> None:
-    source = tmp_path / "not_mxnet.c"
-    source.write_text("int not_mxnet(void) { return 0; }\n")
-    library = tmp_path / "libnot_mxnet.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    library = build_shared(tmp_path, "libnot_mxnet.so", "int not_mxnet(void) { return 0; }\n")
     env = dict(os.environ, MXNET_LIBRARY_PATH=str(library))
     done = subprocess.run([sys.executable, "-m", "abi_checks", "--json"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -12,10 +12,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
+from kernels_tvm import add_into, scaled_add
 
 import bridge_cffi
 from bridge_cffi.tvm_generations import exported_library_generation
-from kernels_tvm import add_into, scaled_add
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +94,9 @@ def test_protocol_kernel_library_path_is_loaded_as_a_c_kernel(c_kernel_library: 
 def test_a_library_that_is_no_kernel_is_refused_naming_what_was_looked_for(
     tmp_path: Path,
 ) -> None:
-    import subprocess
+    from abi_native_builds import build_shared
 
-    source = tmp_path / "plain.c"
-    source.write_text("int plain(void) { return 0; }\n")
-    library = tmp_path / "libplain.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    library = build_shared(tmp_path, "libplain.so", "int plain(void) { return 0; }\n")
     with pytest.raises(bridge_cffi.BridgeTypeError, match="__tvm_main__.*bridge_kernel_create"):
         bridge_cffi.to_mxnet_func(library)
     with pytest.raises(bridge_cffi.BridgeTypeError, match="no such file exists"):

@@ -14,6 +14,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
+from abi_native_builds import build_shared
 from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 import bridge_cffi
@@ -137,10 +138,9 @@ def test_function_handles_are_freed_once_the_last_operation_ran(tmp_path: Path) 
 def test_a_tvmffi_generation_library_is_refused_beside_this_tvm(tmp_path: Path) -> None:
     # A file exporting __tvm_ffi_main is what TVM >= 0.20's export_library writes. Loading it
     # would bring the other generation's runtime into this process: refused, with the reason.
-    source = tmp_path / "tvmffi_like.c"
-    source.write_text("int __tvm_ffi_main(void) { return 0; }\n")
-    library = tmp_path / "libtvmffi_like.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    library = build_shared(
+        tmp_path, "libtvmffi_like.so", "int __tvm_ffi_main(void) { return 0; }\n"
+    )
     assert exported_library_generation(library) == "tvm-ffi"
     with pytest.raises(bridge_cffi.BridgeLibraryError, match="PackedFunc generation"):
         bridge_cffi.to_mxnet_func(str(library), const_loc=[0])
@@ -166,13 +166,14 @@ def test_a_packed_func_is_refused_while_a_tvmffi_generation_runtime_is_loaded(
 ) -> None:
     # A real apache-tvm runtime beside this TVM aborts the process; a library of that name
     # exporting no TVMFuncCall is what the guard sees, and it must refuse before binding.
-    source = tmp_path / "runtime_stub.c"
-    source.write_text("int TVMFFIEnvGetStream(void) { return 0; }\n")
-    stub = tmp_path / "libtvm_runtime.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(stub)], check=True)
+    stub = build_shared(
+        tmp_path, "libtvm_runtime.so", "int TVMFFIEnvGetStream(void) { return 0; }\n"
+    )
     result = subprocess.run(
         [sys.executable, "-c", GUARD_SCRIPT.format(here=str(HERE), stub=str(stub))],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused:" in result.stdout, result.stdout
@@ -210,7 +211,10 @@ def test_every_engine_type(engine: str) -> None:
     env = dict(os.environ, MXNET_ENGINE_TYPE=engine)
     result = subprocess.run(
         [sys.executable, "-c", ENGINE_SCRIPT.format(here=str(HERE))],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "values: True" in result.stdout
@@ -222,7 +226,10 @@ def test_the_probe_names_the_generation_and_judges_both_bridges() -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "abi_checks", "--json"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     report = json.loads(done.stdout)
     generations = {

@@ -150,6 +150,28 @@ extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpa
 int32_t bridge_fail(char* error, int32_t code, const char* format, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An MXNet dtype flag's name ("float32", ...), or NULL for a dtype DLPack cannot express. */
+const char* mx_dtype_name(int dtype);
+
+/* What bridge_mxnet_push_checked checks a call against (a plan's signature). */
+typedef struct {
+  const bridge_param_spec* specs;
+  int32_t num_specs;
+  const char* function;
+} bridge_signature;
+
+/* Check `args` against `signature`; `dtypes[i]` is argument i's MXNet dtype when it is an
+ * array (read by the consumer's own validation). */
+int32_t bridge_signature_check(const bridge_signature* signature, const bridge_arg* args,
+                               const int* dtypes, int32_t num_args, char* error);
+
+/* bridge_mxnet_push, checking the call against `signature` (when not NULL) after the
+ * consumer's own validation and before the push. */
+int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
+                                  const uint8_t* written, int32_t num_args, int32_t priority,
+                                  const char* name, const bridge_signature* signature,
+                                  char* error);
+
 /* A malloc'ed copy of `text`, or NULL when out of memory. */
 char* bridge_copy_string(const char* text);
 

@@ -78,134 +78,6 @@ int32_t bridge_call_plan_set_signature(bridge_call_plan* plan, const bridge_para
   return BRIDGE_OK;
 }
 
-static const char* dtype_name(int mx_dtype) {
-  switch (mx_dtype) {
-    case 0: return "float32";
-    case 1: return "float64";
-    case 2: return "float16";
-    case 3: return "uint8";
-    case 4: return "int32";
-    case 5: return "int8";
-    case 6: return "int64";
-    case 7: return "bool";
-    case 12: return "bfloat16";
-    default: return "an unknown dtype";
-  }
-}
-
-/* "(30,)" or "(5, 20)" into out. */
-static void shape_text(const uint32_t* dims, uint32_t ndim, char* out, size_t capacity) {
-  size_t used = (size_t)snprintf(out, capacity, "(");
-  for (uint32_t d = 0; d < ndim && used + 24 < capacity; ++d) {
-    used += (size_t)snprintf(out + used, capacity - used, "%s%u", d ? ", " : "", dims[d]);
-  }
-  snprintf(out + used, capacity - used, "%s)", ndim == 1 ? "," : "");
-}
-
-/* The argument kind names users know. */
-static const char* given_kind(int32_t kind) {
-  switch (kind) {
-    case BRIDGE_ARG_TENSOR: return "an array";
-    case BRIDGE_ARG_INT: return "an int";
-    case BRIDGE_ARG_FLOAT: return "a float";
-    case BRIDGE_ARG_BOOL: return "a bool";
-    default: return "a value of another kind";
-  }
-}
-
-/* Check one call against the plan's signature (see bridge_call_plan_set_signature). */
-static int32_t check_signature(const bridge_call_plan* plan, const bridge_arg* args,
-                               int32_t num_args) {
-  if (num_args != plan->num_specs) {
-    return bridge_fail(t_last_error, BRIDGE_E_TYPE, "%s takes %d arguments, got %d",
-                       plan->function, (int)plan->num_specs, (int)num_args);
-  }
-  /* An array that is not dense is bridge_mxnet_push's to refuse, with its own reason, before
-   * any signature mismatch its shape may also cause. */
-  for (int32_t i = 0; i < num_args; ++i) {
-    int storage = 0;
-    if (args[i].kind == BRIDGE_ARG_TENSOR &&
-        (args[i].value.v_ptr == NULL ||
-         g_mx.MXNDArrayGetStorageType(args[i].value.v_ptr, &storage) != 0 || storage != 0)) {
-      return BRIDGE_OK;
-    }
-  }
-  /* Symbolic extents bound so far: value and the position that bound it. */
-  enum { MAX_SYMBOLS = 64 };
-  int64_t bound[MAX_SYMBOLS];
-  int32_t bound_by[MAX_SYMBOLS];
-  for (int k = 0; k < MAX_SYMBOLS; ++k) bound_by[k] = -1;
-  for (int32_t i = 0; i < num_args; ++i) {
-    const bridge_param_spec* spec = &plan->specs[i];
-    int32_t kind = args[i].kind;
-    if (spec->kind == BRIDGE_SPEC_UNCHECKED) continue;
-    if (spec->kind != BRIDGE_ARG_TENSOR) {
-      bool fits = kind == BRIDGE_ARG_INT || kind == BRIDGE_ARG_BOOL ||
-                  (kind == BRIDGE_ARG_FLOAT && spec->kind == BRIDGE_ARG_FLOAT);
-      if (fits) continue;
-      if (kind == BRIDGE_ARG_FLOAT) {
-        return bridge_fail(t_last_error, BRIDGE_E_TYPE,
-                           "argument %d (%s) is the float %g, the kernel expects %s",
-                           (int)i, spec->name, args[i].value.v_float64, spec->type);
-      }
-      return bridge_fail(t_last_error, BRIDGE_E_TYPE,
-                         "argument %d (%s) is %s, the kernel expects a %s scalar", (int)i,
-                         spec->name, given_kind(kind), spec->type);
-    }
-    if (kind != BRIDGE_ARG_TENSOR) {
-      return bridge_fail(t_last_error, BRIDGE_E_TYPE,
-                         "argument %d (%s) is %s, the kernel expects an array %s", (int)i,
-                         spec->name, given_kind(kind), spec->type);
-    }
-    void* handle = args[i].value.v_ptr;
-    int dtype = -1;
-    if (spec->mx_dtype >= 0 && g_mx.MXNDArrayGetDType(handle, &dtype) == 0 &&
-        dtype != spec->mx_dtype) {
-      return bridge_fail(t_last_error, BRIDGE_E_TYPE,
-                         "argument %d (%s) holds %s, the kernel expects %s", (int)i, spec->name,
-                         dtype_name(dtype), spec->type);
-    }
-    uint32_t ndim = 0;
-    const uint32_t* dims = NULL;
-    if (spec->ndim < 0 || g_mx.MXNDArrayGetShape == NULL ||
-        g_mx.MXNDArrayGetShape(handle, &ndim, &dims) != 0) {
-      continue;
-    }
-    char shown[96];
-    bool ok = (int32_t)ndim == spec->ndim;
-    int32_t conflict = -1;
-    for (int32_t d = 0; ok && d < spec->ndim; ++d) {
-      int64_t want = spec->dims[d];
-      if (want >= 0) {
-        ok = (int64_t)dims[d] == want;
-      } else if (-1 - want < MAX_SYMBOLS) {
-        int k = (int)(-1 - want);
-        if (bound_by[k] < 0) {
-          bound[k] = dims[d];
-          bound_by[k] = i;
-        } else if (bound[k] != (int64_t)dims[d]) {
-          ok = false;
-          conflict = k;
-        }
-      }
-    }
-    if (!ok) {
-      shape_text(dims, ndim, shown, sizeof shown);
-      if (conflict >= 0) {
-        return bridge_fail(t_last_error, BRIDGE_E_VALUE,
-                           "argument %d (%s) has shape %s, the kernel expects %s, whose "
-                           "symbolic extent argument %d set to %lld",
-                           (int)i, spec->name, shown, spec->type, (int)bound_by[conflict],
-                           (long long)bound[conflict]);
-      }
-      return bridge_fail(t_last_error, BRIDGE_E_VALUE,
-                         "argument %d (%s) has shape %s, the kernel expects %s", (int)i,
-                         spec->name, shown, spec->type);
-    }
-  }
-  return BRIDGE_OK;
-}
-
 static const char* scalar_kind_name(int32_t kind) {
   switch (kind) {
     case BRIDGE_ARG_INT: return "int";
@@ -261,10 +133,7 @@ int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* 
       written[i] = 0;
     }
   }
-  if (plan->specs != NULL) {
-    int32_t status = check_signature(plan, args, num_args);
-    if (status != BRIDGE_OK) return status;
-  }
-  return bridge_mxnet_push(plan->kernel, args, written, num_args, plan->priority, plan->name,
-                           t_last_error);
+  const bridge_signature signature = {plan->specs, plan->num_specs, plan->function};
+  return bridge_mxnet_push_checked(plan->kernel, args, written, num_args, plan->priority,
+                                   plan->name, plan->specs ? &signature : NULL, t_last_error);
 }

@@ -320,7 +320,7 @@ static void op_run(void* run_context, void* param) {
 
 /* ---- push-time validation ---- */
 
-static const char* mx_dtype_name(int dtype) {
+const char* mx_dtype_name(int dtype) {
   switch (dtype) {
     case MX_FLOAT32: return "float32";
     case MX_FLOAT64: return "float64";
@@ -341,7 +341,7 @@ static bool same_device_family(int a, int b) {
 }
 
 static int32_t check_array(void* handle, int32_t position, int* device_type, int* device_id,
-                           char* error) {
+                           int* out_dtype, char* error) {
   int storage = -1, dtype = -1;
   if (g_mx.MXNDArrayGetStorageType(handle, &storage) != 0) {
     return bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNet could not read its storage: %s",
@@ -357,6 +357,7 @@ static int32_t check_array(void* handle, int32_t position, int* device_type, int
     return bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNet could not read its dtype: %s",
                        (int)position, g_mx.MXGetLastError());
   }
+  *out_dtype = dtype;
   if (mx_dtype_name(dtype) == NULL) {
     return bridge_fail(error, BRIDGE_E_TYPE,
                        "argument %d: MXNet dtype code %d has no DLPack equivalent the bridge "
@@ -430,6 +431,13 @@ static int32_t plan_dependencies(const bridge_arg* args, const uint8_t* written,
 
 int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                           int32_t num_args, int32_t priority, const char* name, char* error) {
+  return bridge_mxnet_push_checked(kernel, args, written, num_args, priority, name, NULL, error);
+}
+
+int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
+                                  const uint8_t* written, int32_t num_args, int32_t priority,
+                                  const char* name, const bridge_signature* signature,
+                                  char* error) {
   if (!atomic_load(&g_mx_bound)) {
     return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
   }
@@ -444,14 +452,17 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
   }
   int device_type = MX_DEV_CPU, device_id = 0;
   int32_t first_array = -1;
+  int dtypes[num_args > 0 ? num_args : 1];
+  dtypes[0] = -1; /* (num_args may be 0) */
   for (int32_t i = 0; i < num_args; ++i) {
+    dtypes[i] = -1;
     if (args[i].kind < BRIDGE_ARG_TENSOR || args[i].kind > BRIDGE_ARG_OPAQUE) {
       return bridge_fail(error, BRIDGE_E_TYPE, "argument %d has unknown kind %d", (int)i,
                          (int)args[i].kind);
     }
     if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
     int arg_type = 0, arg_id = 0;
-    int32_t status = check_array(args[i].value.v_ptr, i, &arg_type, &arg_id, error);
+    int32_t status = check_array(args[i].value.v_ptr, i, &arg_type, &arg_id, &dtypes[i], error);
     if (status != BRIDGE_OK) return status;
     if (first_array < 0) {
       first_array = i;
@@ -463,6 +474,10 @@ int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const u
                          "(type %d, id %d); all arrays of one call must be on one device",
                          (int)i, arg_type, arg_id, (int)first_array, device_type, device_id);
     }
+  }
+  if (signature != NULL) {
+    int32_t status = bridge_signature_check(signature, args, dtypes, num_args, error);
+    if (status != BRIDGE_OK) return status;
   }
   if (device_type == MX_DEV_GPU && !atomic_load(&g_run_context_confirmed)) {
     return bridge_fail(error, BRIDGE_E_STATE,

@@ -242,7 +242,10 @@ def test_the_probe_names_the_generation_and_judges_both_bridges() -> None:
     assert verdicts["bridge-async"]["status"] == "ok", verdicts["bridge-async"]
     assert any("PackedFunc generation" in reason for reason in verdicts["bridge-async"]["reasons"])
     # MXNet's own MXTVMBridge with this TVM: the seed's crash, measured in a process of its own.
-    assert report["dynamic"]["legacy_bridge_trial"] == "crashes (signal 11, SIGSEGV)"
+    # Undefined behaviour: mostly SIGSEGV, sometimes TVM's registry reads the garbage first
+    # (seen with MXNet 1.5.1: "fails: KeyError: 'WrapAsyncCall'"). Never right answers.
+    trial = report["dynamic"]["legacy_bridge_trial"]
+    assert trial == "crashes (signal 11, SIGSEGV)" or trial.startswith("fails: "), trial
     legacy = verdicts["legacy-mxtvmbridge"]
     assert legacy["status"] == "unsafe"
     assert legacy["reasons"][0].startswith("measured: the seed through MXTVMBridge")

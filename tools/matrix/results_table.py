@@ -107,7 +107,7 @@ def _counts(group: dict[str, Any]) -> str:
     if group["skipped"]:
         text += f", {group['skipped']} skipped"
     if group.get("xfailed"):
-        text += f", {group['xfailed']} expected failures"
+        text += f", {group['xfailed']} expected failure{'s' if group['xfailed'] != 1 else ''}"
     if group["exit_code"] not in (0, 1) and not group["tests"]:
         text = f"exit {group['exit_code']}, no test ran"
     return text

@@ -17,7 +17,8 @@ def test_benchmark_quick_run_prints_every_target() -> None:
     for label in ("n=20: bridge / native elemwise_add", "n=20: bridge / C floor",
                   "2^22: bridge / direct TVM", "2^22: push / kernel run time",
                   "two threads / one thread throughput",
-                  "2^20: staging / one memcpy of the view"):
+                  "2^20: staging / one memcpy of the view",
+                  "2^22: staging / one memcpy of the view"):
         assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
     assert "(e) training example" in out
     assert "cores busy" in out

@@ -199,18 +199,6 @@ def _count_junit(report: Path) -> dict[str, int]:
         else:
             counts["passed"] += 1
     return counts
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        counts["tests"] += 1
-        tags = {child.tag for child in case}
-        if "error" in tags:
-            counts["errors"] += 1
-        elif "failure" in tags:
-            counts["failed"] += 1
-        elif "skipped" in tags:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-    return counts
 
 
 _ERROR_LINE = re.compile(r"^E\s+((?:[\w.]+)(?:Error|Exception|Exit)\b.*)$", re.M)

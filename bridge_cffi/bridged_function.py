@@ -192,6 +192,14 @@ _LAYOUTS = [struct.Struct("=" + "qd" * count) for count in range(33)]
 _PAYLOAD_IS_INT64 = 1 << 8  # flag on the kind: the payload bytes are an int64, not a double
 
 
+#: The argument kind a scalar parameter of each TVM dtype takes (others stay unchecked).
+_SCALAR_KINDS = {
+    **dict.fromkeys(INT_SCALARS, _INT),
+    **dict.fromkeys(FLOAT_SCALARS, _FLOAT),
+    "bool": _BOOL,
+}
+
+
 def param_specs(signature: Signature) -> Any:
     """The C ``bridge_param_spec`` array for a signature (unknown parts stay unchecked)."""
     specs = ffi.new("bridge_param_spec[]", len(signature.parameters))
@@ -208,8 +216,7 @@ def param_specs(signature: Signature) -> Any:
         spec.mx_dtype = -1
         spec.ndim = -1
         if not param.tensor:
-            kind = {**dict.fromkeys(INT_SCALARS, _INT), **dict.fromkeys(FLOAT_SCALARS, _FLOAT)}
-            spec.kind = _BOOL if param.dtype == "bool" else kind.get(param.dtype, 0)
+            spec.kind = _SCALAR_KINDS.get(param.dtype, lib.BRIDGE_SPEC_UNCHECKED)
             continue
         spec.kind = _TENSOR
         spec.mx_dtype = MX_DTYPE_FLAGS.get(param.dtype, -1)

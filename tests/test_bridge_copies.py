@@ -16,13 +16,16 @@ import bridge_cffi
 _MADE_FROM = [pytest.param("unbuilt", marks=needs_tvm_0_27), "built"]
 
 
+def _wrapped(made_from: str) -> bridge_cffi.BridgedFunction:
+    """The same add, from un-built TVM code or from a built module."""
+    if made_from == "unbuilt":
+        return bridge_cffi.to_mxnet_func(default_add_prim_func())
+    return bridge_cffi.to_mxnet_func(add_into_default("float32"), const_loc=[0, 1])
+
+
 @pytest.mark.parametrize("made_from", _MADE_FROM)
 def test_copies_share_the_kernel_and_still_run(made_from: str) -> None:
-    f = (
-        bridge_cffi.to_mxnet_func(default_add_prim_func())
-        if made_from == "unbuilt"
-        else bridge_cffi.to_mxnet_func(add_into_default("float32"), const_loc=[0, 1])
-    )
+    f = _wrapped(made_from)
     for copied in (copy.copy(f), copy.deepcopy(f), copy.deepcopy({"f": f})["f"]):
         assert copied is f and copied.kernel is f.kernel
     out = mx.nd.zeros(4)
@@ -32,11 +35,7 @@ def test_copies_share_the_kernel_and_still_run(made_from: str) -> None:
 
 @pytest.mark.parametrize("made_from", _MADE_FROM)
 def test_pickling_is_a_clear_type_error(made_from: str) -> None:
-    f = (
-        bridge_cffi.to_mxnet_func(default_add_prim_func())
-        if made_from == "unbuilt"
-        else bridge_cffi.to_mxnet_func(add_into_default("float32"), const_loc=[0, 1])
-    )
+    f = _wrapped(made_from)
     with pytest.raises(TypeError, match="cannot pickle the bridged function .*export_library"):
         pickle.dumps(f)
     with pytest.raises(TypeError, match="cannot pickle the kernel"):

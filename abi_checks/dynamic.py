@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
-from abi_checks.facts import DynamicFacts, SelfTest
+from abi_checks.facts import DynamicFacts, GpuCheck, SelfTest
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,11 @@ def facts_from_records(records: dict[str, dict[str, Any]]) -> DynamicFacts:
             elif not facts.bridge_available:
                 setattr(facts, f"bridge_{name}", SelfTest(None, facts.bridge_detail))
         facts.bridge_error_mode = bridge.get("error_mode")
+        gpu = bridge.get("gpu")
+        if isinstance(gpu, dict):
+            facts.gpu = GpuCheck(str(gpu.get("status")), str(gpu.get("detail")))
+        elif not facts.bridge_available:
+            facts.gpu = GpuCheck("not run", facts.bridge_detail)
         facts.bridge_import_error = bridge.get("import_error")
     elif bridge:
         facts.bridge_import_error = str(bridge.get("error"))

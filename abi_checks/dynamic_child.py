@@ -279,6 +279,18 @@ def stage_bridge() -> dict[str, Any]:
             result[name] = {"ok": bool(ok), "detail": str(detail)}
         except Exception as exc:  # noqa: BLE001 - a failing self-test is a finding
             result[name] = {"ok": False, "detail": f"raised {type(exc).__name__}: {exc}"}
+    gpu = getattr(selftests, "gpu_stream_layout", None)
+    if gpu is None:
+        result["gpu"] = {"status": "not run", "detail": "bridge_cffi.selftests has no GPU test"}
+    else:
+        try:
+            status, detail = gpu(0)
+            result["gpu"] = {"status": str(status), "detail": str(detail)}
+        except Exception as exc:  # noqa: BLE001 - a failing self-test is a finding
+            result["gpu"] = {
+                "status": "not confirmed",
+                "detail": f"raised {type(exc).__name__}: {exc}",
+            }
     error_mode = getattr(selftests, "error_mode", None)
     try:
         result["error_mode"] = str(error_mode()) if error_mode else None

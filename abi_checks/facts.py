@@ -86,6 +86,14 @@ class SelfTest:
 
 
 @dataclass
+class GpuCheck:
+    """The bridge's GPU stream self-test: status confirmed / not confirmed / no GPU / not run."""
+
+    status: str
+    detail: str
+
+
+@dataclass
 class DynamicFacts:
     """What a child process saw after importing the libraries (DESIGN §6, dynamic layer)."""
 
@@ -111,6 +119,9 @@ class DynamicFacts:
     bridge_run_context_layout: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_view_identity: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_error_mode: str | None = None
+    #: gpu(0)'s stream self-test (bridge_cffi.selftests.gpu_stream_layout): GPU arrays are
+    #: accepted only when it is "confirmed"
+    gpu: GpuCheck = field(default_factory=lambda: GpuCheck("not run", "not run"))
     mapped_libraries: list[str] = field(default_factory=list)
     #: MXNet's own MXTVMBridge tried with this TVM in a process of its own (PackedFunc
     #: generation only): "right answers", "crashes (signal 11)", "wrong answers", "fails: ..."

@@ -113,6 +113,7 @@ def dynamic_table(dyn: DynamicFacts) -> list[str]:
         out += _test("bridge run context", dyn.bridge_run_context_layout)
         out += _test("bridge view identity", dyn.bridge_view_identity)
         out += _row("bridge error mode", dyn.bridge_error_mode or "n/a")
+        out += _row("gpu", f"{dyn.gpu.status}: {dyn.gpu.detail}")
     if dyn.legacy_bridge_trial:
         out += _row("MXTVMBridge trial", dyn.legacy_bridge_trial)
     return out

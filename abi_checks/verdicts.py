@@ -222,6 +222,12 @@ def _layout_checks(dyn: DynamicFacts | None, out: _Findings) -> None:
             )
     elif rc.ok:
         out.passed.append("run-context layout self-test passed")
+    if dyn.gpu.status == "confirmed":
+        out.passed.append(f"GPU stream self-test confirmed: {dyn.gpu.detail}")
+    elif dyn.gpu.status == "not confirmed":
+        out.degraded.append(
+            f"GPU stream self-test not confirmed ({dyn.gpu.detail}): GPU arrays are refused"
+        )
 
 
 def blocking_reasons(facts: Facts, require_tvm_ffi: bool = True) -> list[str]:

@@ -19,7 +19,7 @@ from bridge_cffi.errors import (
 )
 from bridge_cffi.kernels import Kernel, make_kernel
 from bridge_cffi.native_object import NativeObject
-from bridge_cffi.readiness import ensure_ready
+from bridge_cffi.readiness import ensure_gpu_ready, ensure_ready
 from bridge_cffi.stack import require
 from bridge_cffi.tvm_signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS, Signature
 
@@ -178,6 +178,9 @@ class BridgedFunction(NativeObject):
         else:
             packed = _LAYOUTS[count].pack(*values)
         status = _bridge_call(self._plan, count, packed)
+        if status == _GPU_UNTESTED:  # first call on this GPU: self-test it, then call again
+            ensure_gpu_ready(lib.bridge_untested_gpu())
+            status = _bridge_call(self._plan, count, packed)
         if status:
             message = ffi.string(lib.bridge_last_error()).decode("utf-8", "replace")
             if status == lib.BRIDGE_E_RECORDED:
@@ -186,6 +189,7 @@ class BridgedFunction(NativeObject):
 
 
 _bridge_call = lib.bridge_call
+_GPU_UNTESTED = lib.BRIDGE_E_GPU_UNTESTED
 _DOUBLE_EXACT = 2**53
 # Per argument count: kind as int64, payload as double (the C side reads both layouts).
 _LAYOUTS = [struct.Struct("=" + "qd" * count) for count in range(33)]

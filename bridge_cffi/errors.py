@@ -49,6 +49,7 @@ _BY_CODE: dict[int, type[BridgeError]] = {
     lib.BRIDGE_E_STATE: BridgeError,
     lib.BRIDGE_E_MEMORY: BridgeError,
     lib.BRIDGE_E_RECORDED: BridgeEngineError,
+    lib.BRIDGE_E_GPU_UNTESTED: BridgeError,
 }
 
 

@@ -16,6 +16,11 @@ _lock = threading.Lock()
 _mxnet_bound = False
 _tvmffi_bound = False
 _tvm_legacy_bound: str | None = None
+_cuda_bound = False
+
+#: The CUDA driver's soname. pip's CUDA builds of MXNet link it, so `import mxnet` maps it; the
+#: bridge only ever takes that copy (RTLD_NOLOAD) and never links CUDA itself.
+CUDA_DRIVER = "libcuda.so.1"
 
 
 def _mxnet_library() -> tuple[str, str]:
@@ -145,6 +150,27 @@ def bind_tvm_legacy(library_path: str) -> None:
             )
         _tvm_legacy_bound = library_path
         logger.debug("bound the PackedFunc-generation TVM runtime at %s", library_path)
+
+
+def bind_cuda() -> None:
+    """Resolve the CUDA driver functions the GPU path needs from the loaded libcuda.so.1.
+
+    Raises BridgeLibraryError naming the library when this process has no CUDA driver loaded
+    (a CPU build of MXNet, or no driver): GPU arrays are then refused before any push.
+    """
+    global _cuda_bound
+    if _cuda_bound:
+        return
+    with _lock:
+        if _cuda_bound:
+            return
+        error = new_error_buffer()
+        status = lib.bridge_cuda_bind(CUDA_DRIVER.encode(), error)
+        if status != lib.BRIDGE_OK:
+            message = ffi.string(error).decode("utf-8", "replace")
+            raise BridgeLibraryError(message, status)
+        _cuda_bound = True
+        logger.debug("bound the CUDA driver from %s", CUDA_DRIVER)
 
 
 def mxnet_version_code() -> int:

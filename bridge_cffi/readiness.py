@@ -31,6 +31,7 @@ class Readiness:
 
 _lock = threading.Lock()
 _state: Readiness | None = None
+_gpu_state: dict[int, tuple[str, str]] = {}
 
 
 def ensure_ready() -> Readiness:
@@ -64,3 +65,28 @@ def ensure_ready() -> Readiness:
             log("self-test %s: %s (%s)", label, "confirmed" if ok else "NOT confirmed", detail)
         _state = Readiness(identity, run_context, propagation, selftests.error_mode(), alignment)
         return _state
+
+
+def ensure_gpu_ready(device_id: int) -> tuple[str, str]:
+    """Run gpu(``device_id``)'s stream self-test the first time and record it for the C side.
+
+    Until it has run, the extension refuses GPU arrays of that device before pushing anything
+    (BRIDGE_E_GPU_UNTESTED); afterwards it pushes them only when the test confirmed the stream,
+    and otherwise refuses them with the test's reason. Returns ``(status, detail)`` as
+    ``selftests.gpu_stream_layout`` does.
+    """
+    state = ensure_ready()
+    known = _gpu_state.get(device_id)
+    if known is not None:
+        return known
+    with _lock:
+        known = _gpu_state.get(device_id)
+        if known is not None:
+            return known
+        status, detail = selftests.gpu_stream_layout(device_id, state.run_context)
+        confirmed = status == selftests.GPU_CONFIRMED
+        lib.bridge_confirm_gpu(device_id, confirmed, detail.encode()[:255])
+        log = logger.debug if confirmed else logger.warning
+        log("self-test GPU stream on gpu(%d): %s (%s)", device_id, status, detail)
+        _gpu_state[device_id] = (status, detail)
+        return status, detail

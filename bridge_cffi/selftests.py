@@ -7,8 +7,19 @@ Each returns ``(confirmed, detail)``. They run in-process against the loaded MXN
 from __future__ import annotations
 
 from bridge_cffi._native import ffi, lib
-from bridge_cffi.errors import check, new_error_buffer
-from bridge_cffi.library_binding import bind_mxnet
+from bridge_cffi.errors import BridgeError, check, new_error_buffer
+from bridge_cffi.library_binding import bind_cuda, bind_mxnet
+
+#: Outcomes of the GPU stream self-test (the probe's ``gpu`` line).
+GPU_CONFIRMED = "confirmed"
+GPU_NOT_CONFIRMED = "not confirmed"
+NO_GPU = "no GPU"
+
+#: cudaStream_t values that are no stream object: NULL and the legacy and per-thread default
+#: stream handles (CU_STREAM_LEGACY, CU_STREAM_PER_THREAD).
+_DEFAULT_STREAMS = {0: "NULL (the legacy default stream)", 1: "CU_STREAM_LEGACY",
+                    2: "CU_STREAM_PER_THREAD"}
+_CUDA_NOT_READY = 600
 
 
 def _chunk(array) -> int:  # type: ignore[no-untyped-def]
@@ -102,6 +113,108 @@ def run_context_layout() -> tuple[bool, str]:
             )
         seen_all.append(f"({seen.dev_type}, {seen.dev_id})")
     return True, "run context starts with the pushed Context: " + ", ".join(seen_all)
+
+
+def gpu_absent_reason() -> str | None:
+    """Why MXNet cannot use a GPU in this process, or None when it sees at least one."""
+    import mxnet as mx
+
+    try:
+        from mxnet.runtime import Features
+
+        if not Features().is_enabled("CUDA"):
+            return "this MXNet is built without CUDA"
+    except Exception:  # noqa: BLE001 - no feature list (old MXNet): count devices instead
+        pass
+    try:
+        count = mx.context.num_gpus()
+    except Exception as exc:  # noqa: BLE001 - MXNet's own error is the reason
+        return f"MXNet cannot count GPUs: {str(exc).splitlines()[-1] if str(exc) else exc}"
+    return None if count > 0 else "MXNet sees no CUDA device"
+
+
+def gpu_stream_layout(
+    device_id: int = 0, run_context: tuple[bool, str] | None = None
+) -> tuple[str, str]:
+    """Prove, on gpu(``device_id``), where the engine's CUDA stream is (DESIGN §3, issue 10).
+
+    Pushes one operation on the GPU and reads, on the engine thread, RunContext.stream as an
+    ``mshadow::Stream<gpu>*`` and its first member as the ``cudaStream_t``, as the engine
+    callback does. Confirmed when the run context names the pushed GPU, the stream is not NULL
+    or a default-stream handle, the CUDA driver answers ``cuStreamQuery`` on it (done or not
+    ready) and, where the driver can tell, it belongs to the engine thread's current context.
+
+    Returns ``(status, detail)`` with status ``"confirmed"``, ``"not confirmed"`` or
+    ``"no GPU"``. ``run_context`` is the CPU run-context test's result when already known;
+    otherwise that test is run (and its outcome recorded) first.
+    """
+    import mxnet as mx
+
+    bind_mxnet()
+    absent = gpu_absent_reason()
+    if absent is not None:
+        return NO_GPU, absent
+    if run_context is None:
+        run_context = run_context_layout()
+        lib.bridge_confirm_run_context_layout(run_context[0])
+    if not run_context[0]:
+        return GPU_NOT_CONFIRMED, f"the run-context prefix is not confirmed ({run_context[1]})"
+    try:
+        bind_cuda()
+    except BridgeError as exc:
+        return GPU_NOT_CONFIRMED, str(exc)
+    try:
+        target = mx.nd.empty((1,), ctx=mx.gpu(device_id))
+        seen = ffi.new("bridge_gpu_stream_seen*")
+        error = new_error_buffer()
+        check(
+            lib.bridge_probe_gpu_stream(
+                ffi.cast("void*", target.handle.value), device_id, seen, error
+            ),
+            error,
+            "GPU stream probe",
+        )
+        target.wait_to_read()
+    except Exception as exc:  # noqa: BLE001 - MXNet's or the bridge's error is the finding
+        return GPU_NOT_CONFIRMED, f"the GPU probe operation failed: {exc}"
+    return _judge_gpu_stream(device_id, seen)
+
+
+def _judge_gpu_stream(device_id: int, seen) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    if not seen.ran:
+        return GPU_NOT_CONFIRMED, "the GPU probe operation never ran"
+    if (seen.dev_type, seen.dev_id) != (2, device_id):
+        return GPU_NOT_CONFIRMED, (
+            f"pushed gpu({device_id}) but the run context starts with "
+            f"({seen.dev_type}, {seen.dev_id})"
+        )
+    if seen.stream_object_is_null:
+        return GPU_NOT_CONFIRMED, f"RunContext.stream is NULL on gpu({device_id})"
+    stream = int(seen.stream)
+    if stream in _DEFAULT_STREAMS:
+        return GPU_NOT_CONFIRMED, (
+            f"the cudaStream_t read from RunContext.stream is {_DEFAULT_STREAMS[stream]}, "
+            "not an engine worker's stream"
+        )
+    if seen.query_result not in (0, _CUDA_NOT_READY):
+        return GPU_NOT_CONFIRMED, (
+            f"cuStreamQuery({stream:#x}) returned CUresult {seen.query_result}: not a stream "
+            "of this device's context"
+        )
+    if seen.context_matches == 0:
+        return GPU_NOT_CONFIRMED, (
+            f"stream {stream:#x} belongs to another CUDA context than the engine thread's"
+        )
+    state = "idle" if seen.query_result == 0 else "busy"
+    owner = (
+        "of the engine thread's current context"
+        if seen.context_matches == 1
+        else "(its context not checked: no cuStreamGetCtx)"
+    )
+    return GPU_CONFIRMED, (
+        f"gpu({device_id}): RunContext.stream -> mshadow::Stream<gpu> -> cudaStream_t "
+        f"{stream:#x}, answered by cuStreamQuery ({state}), {owner}"
+    )
 
 
 def engine_error_propagation() -> tuple[bool, str]:

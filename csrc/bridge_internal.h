@@ -141,6 +141,29 @@ typedef struct {
 extern tvm_legacy_symbols g_tvm_legacy;
 extern atomic_bool g_tvm_legacy_bound;
 
+/* ---- The CUDA driver API (cuda.h), declared here ourselves: CUresult is an int, CUstream
+ * and CUcontext are pointers. Resolved from the libcuda.so.1 MXNet's CUDA build loaded. ---- */
+enum { CUDA_SUCCESS_RESULT = 0, CUDA_NOT_READY_RESULT = 600 };
+
+typedef struct {
+  int (*cuStreamSynchronize)(void* stream);
+  int (*cuStreamQuery)(void* stream);
+  int (*cuGetErrorName)(int result, const char** name);     /* optional */
+  int (*cuGetErrorString)(int result, const char** text);   /* optional */
+  int (*cuStreamGetCtx)(void* stream, void** context);      /* optional */
+  int (*cuCtxGetCurrent)(void** context);                   /* optional */
+} cuda_symbols;
+
+extern cuda_symbols g_cuda;
+extern atomic_bool g_cuda_bound;
+
+/* "CUDA_ERROR_ILLEGAL_ADDRESS (CUresult 700: an illegal memory access was encountered)". */
+void bridge_cuda_describe(int32_t result, char* out, size_t capacity);
+/* BRIDGE_GPU_* for `device_id`; *reason (when not NULL) says why a refused GPU is refused. */
+int32_t bridge_gpu_state(int32_t device_id, const char** reason);
+/* Remember, for this thread, the GPU whose self-test a refused call is waiting for. */
+void bridge_note_untested_gpu(int32_t device_id);
+
 /* ---- counters ---- */
 extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpack_deleted,
     g_kernels_alive, g_views_staged;

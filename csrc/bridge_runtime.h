@@ -22,6 +22,7 @@
 #define BRIDGE_E_STATE 6     /* the bridge is not initialised for this call */
 #define BRIDGE_E_MEMORY 7    /* out of memory */
 #define BRIDGE_E_RECORDED 8  /* an earlier operation failed on the engine (recorded mode) */
+#define BRIDGE_E_GPU_UNTESTED 9 /* GPU arrays, and this GPU's stream self-test has not run */
 
 /* Most arguments one call may take. */
 #define BRIDGE_MAX_CALL_ARGS 1024
@@ -66,6 +67,36 @@ typedef struct {
  * `seen` must stay valid until the array is waited for. */
 int32_t bridge_probe_run_context(void* ndarray_handle, int32_t dev_type, int32_t dev_id,
                                  bridge_run_context_seen* seen, char* error);
+
+/* Resolve the CUDA driver functions the GPU path needs (cuStreamSynchronize, cuStreamQuery,
+ * ...) from the libcuda already loaded at `library_path` (never loads one). */
+int32_t bridge_cuda_bind(const char* library_path, char* error);
+/* GPU arrays of one device are pushed only once its stream self-test confirmed the layout. */
+#define BRIDGE_MAX_GPUS 64
+#define BRIDGE_GPU_UNTESTED 0
+#define BRIDGE_GPU_CONFIRMED 1
+#define BRIDGE_GPU_REFUSED 2
+/* Record the self-test's outcome for `device_id`; `reason` (copied) says why when refused. */
+void bridge_confirm_gpu(int32_t device_id, int32_t confirmed, const char* reason);
+/* The device of this thread's last call refused with BRIDGE_E_GPU_UNTESTED, else -1. */
+int32_t bridge_untested_gpu(void);
+
+/* What the GPU stream probe saw on the engine thread (all fields written there). */
+typedef struct {
+  int32_t ran;
+  int32_t dev_type;
+  int32_t dev_id;
+  int32_t stream_object_is_null; /* RunContext.stream (the mshadow::Stream<gpu>*) was NULL */
+  uint64_t stream;               /* the cudaStream_t read from the mshadow::Stream<gpu> */
+  int32_t query_result;          /* cuStreamQuery(stream): 0 done, 600 not ready, else bad */
+  int32_t context_matches;       /* the stream's CUcontext is the thread's current: 1, 0, or -1
+                                    when the driver cannot tell */
+} bridge_gpu_stream_seen;
+/* Push an operation on gpu(`dev_id`) writing `ndarray_handle` whose callback records the
+ * stream it got and what the driver says about it. Needs the CPU run-context layout confirmed
+ * and bridge_cuda_bind done. `seen` must stay valid until the array is waited for. */
+int32_t bridge_probe_gpu_stream(void* ndarray_handle, int32_t dev_id,
+                                bridge_gpu_stream_seen* seen, char* error);
 
 /* Push an operation writing `ndarray_handle` that fails on the engine thread the way a kernel
  * error does; the error must then surface at the next wait on the array (or from the push

@@ -7,7 +7,8 @@
  *   push (caller's thread)  validate every argument; take one reference per array argument
  *                           (MXNDArrayDetach, which never allocates or reads data); push.
  *   run (engine thread)     all dependencies are done: turn each reference into a DLTensor
- *                           (MXNDArrayToDLPack), invoke the kernel, call every DLPack deleter.
+ *                           (MXNDArrayToDLPack), invoke the kernel, on a GPU wait for the
+ *                           engine's stream (finish_on_stream), call every DLPack deleter.
  *   free (engine thread)    drop the array references and the kernel reference.
  * DLPack is taken at run time, not at push time, because MXNDArrayToDLPack allocates a lazily
  * allocated array: at push time that would race with a pending native operation allocating
@@ -298,6 +299,39 @@ static void describe_call(const pending_op* op, char* out, size_t capacity) {
   if (used + 2 < capacity) snprintf(out + used, capacity - used, ")");
 }
 
+/*
+ * A GPU operation is complete only once its work on the engine's stream is done. The kernel
+ * returns as soon as it has *enqueued* work on `stream`; were op_run to return then, MXNet's
+ * engine would mark the operation complete and let readers (asnumpy(), a second bridged op on
+ * another worker's stream, a copy) run on unfinished data: measured on an H200 under
+ * ThreadedEnginePerDevice and ThreadedEngine (issue 10). MXNet 1.x has no cross-stream
+ * events for an operation to hand its completion to the engine, and its own GPU operators do
+ * exactly this: PushFCompute calls `rctx.get_stream<gpu>()->Wait()` (cudaStreamSynchronize)
+ * before reporting completion. So the bridge synchronizes the stream here, on the engine
+ * thread, after every GPU kernel, whether it succeeded or not (a failed kernel may have
+ * enqueued work on arrays the engine is about to release). NaiveEngine already waits, and
+ * the second wait costs nothing. CPU operations never get here. An error from the sync (a
+ * kernel that faulted) fails the operation, so it reaches Python at the next wait; a kernel
+ * error, if any, is kept as the first cause.
+ */
+static void finish_on_stream(void* stream, int32_t* status, char* error) {
+  if (!atomic_load(&g_cuda_bound)) {
+    if (*status == BRIDGE_OK) {
+      *status = bridge_fail(error, BRIDGE_E_STATE,
+                            "the CUDA driver is not bound: cannot wait for the kernel's stream");
+    }
+    return;
+  }
+  int result = g_cuda.cuStreamSynchronize(stream);
+  if (result == CUDA_SUCCESS_RESULT || *status != BRIDGE_OK) return;
+  char described[256];
+  bridge_cuda_describe(result, described, sizeof described);
+  *status = bridge_fail(error, BRIDGE_E_KERNEL,
+                        "the GPU work the kernel launched failed: cuStreamSynchronize on the "
+                        "engine's stream returned %s",
+                        described);
+}
+
 static void op_run(void* run_context, void* param) {
   pending_op* op = param;
   char error[BRIDGE_ERROR_CAPACITY];
@@ -324,6 +358,7 @@ static void op_run(void* run_context, void* param) {
   if (status == BRIDGE_OK) status = take_dlpack(op, error);
   if (status == BRIDGE_OK) {
     status = op->kernel->invoke(op->kernel, op->call_args, op->num_args, device, stream, error);
+    if (op->device_type == MX_DEV_GPU) finish_on_stream(stream, &status, error);
     if (status != BRIDGE_OK) describe_call(op, called_with, sizeof called_with);
     unstage_views(op, status == BRIDGE_OK);
     delete_managed(op, op->num_args);
@@ -508,10 +543,26 @@ int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
     int32_t status = bridge_signature_check(signature, args, dtypes, num_args, error);
     if (status != BRIDGE_OK) return status;
   }
-  if (device_type == MX_DEV_GPU && !atomic_load(&g_run_context_confirmed)) {
-    return bridge_fail(error, BRIDGE_E_STATE,
-                       "GPU arrays need the engine's CUDA stream, and the run-context layout "
-                       "self-test has not confirmed where MXNet keeps it on this build");
+  if (device_type == MX_DEV_GPU) {
+    if (!atomic_load(&g_run_context_confirmed)) {
+      return bridge_fail(error, BRIDGE_E_STATE,
+                         "GPU arrays need the engine's CUDA stream, and the run-context layout "
+                         "self-test has not confirmed where MXNet keeps it on this build");
+    }
+    const char* reason = NULL;
+    int32_t gpu = bridge_gpu_state(device_id, &reason);
+    if (gpu == BRIDGE_GPU_UNTESTED) {
+      /* The caller runs this GPU's stream self-test and calls again. */
+      bridge_note_untested_gpu(device_id);
+      return bridge_fail(error, BRIDGE_E_GPU_UNTESTED,
+                         "gpu(%d): the stream self-test has not run yet", device_id);
+    }
+    if (gpu != BRIDGE_GPU_CONFIRMED || !atomic_load(&g_cuda_bound)) {
+      return bridge_fail(error, BRIDGE_E_STATE,
+                         "GPU arrays on gpu(%d) are refused: %s (run `python -m abi_checks` "
+                         "for the report)",
+                         device_id, reason && reason[0] ? reason : "the CUDA driver is not bound");
+    }
   }
   void* const_nds[num_args > 0 ? num_args : 1];
   void* mutable_nds[num_args > 0 ? num_args : 1];
@@ -605,6 +656,56 @@ int32_t bridge_probe_run_context(void* ndarray_handle, int32_t dev_type, int32_t
   void* mutable_nds[1] = {ndarray_handle};
   if (g_mx.MXEnginePushSyncND(probe_run, seen, NULL, context, NULL, 0, mutable_nds, 1, NULL, 0,
                               "bridge_cffi_run_context_probe") != 0) {
+    return bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
+  }
+  return BRIDGE_OK;
+}
+
+static void gpu_probe_run(void* run_context, void* param) {
+  bridge_gpu_stream_seen* seen = param;
+  const mx_run_context_prefix* context = run_context;
+  seen->dev_type = context->dev_type;
+  seen->dev_id = context->dev_id;
+  seen->stream_object_is_null = context->stream == NULL;
+  seen->context_matches = -1;
+  seen->query_result = -1;
+  if (context->stream != NULL) {
+    /* mshadow::Stream<gpu>'s first member is its cudaStream_t: what op_run relies on. */
+    void* stream = *(void**)context->stream;
+    seen->stream = (uint64_t)(uintptr_t)stream;
+    /* The legacy (0x1) and per-thread (0x2) default-stream handles, and NULL, are not
+     * pointers a driver call should be handed as a stream object here: the caller refuses. */
+    if ((uintptr_t)stream > 2) {
+      seen->query_result = g_cuda.cuStreamQuery(stream);
+      void* owner = NULL;
+      void* current = NULL;
+      if (g_cuda.cuStreamGetCtx != NULL && g_cuda.cuCtxGetCurrent != NULL &&
+          g_cuda.cuStreamGetCtx(stream, &owner) == CUDA_SUCCESS_RESULT &&
+          g_cuda.cuCtxGetCurrent(&current) == CUDA_SUCCESS_RESULT) {
+        seen->context_matches = owner != NULL && owner == current;
+      }
+    }
+  }
+  seen->ran = 1;
+}
+
+int32_t bridge_probe_gpu_stream(void* ndarray_handle, int32_t dev_id,
+                                bridge_gpu_stream_seen* seen, char* error) {
+  if (!atomic_load(&g_mx_bound)) {
+    return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
+  }
+  if (!atomic_load(&g_run_context_confirmed)) {
+    return bridge_fail(error, BRIDGE_E_STATE,
+                       "the run-context layout self-test has not confirmed the Context prefix");
+  }
+  if (!atomic_load(&g_cuda_bound)) {
+    return bridge_fail(error, BRIDGE_E_STATE, "the CUDA driver symbols are not bound yet");
+  }
+  memset(seen, 0, sizeof *seen);
+  int32_t context[2] = {MX_DEV_GPU, dev_id};
+  void* mutable_nds[1] = {ndarray_handle};
+  if (g_mx.MXEnginePushSyncND(gpu_probe_run, seen, NULL, context, NULL, 0, mutable_nds, 1, NULL,
+                              0, "bridge_cffi_gpu_stream_probe") != 0) {
     return bridge_fail(error, BRIDGE_E_MXNET, "%s", g_mx.MXGetLastError());
   }
   return BRIDGE_OK;

@@ -75,8 +75,10 @@ DYNAMIC_KEYS = {
     "bridge_run_context_layout",
     "bridge_view_identity",
     "bridge_error_mode",
+    "gpu",
     "mapped_libraries",
 }
+GPU_KEYS = {"status", "detail"}
 VERDICT_KEYS = {"name", "status", "reasons", "remedy"}
 
 
@@ -119,6 +121,7 @@ def test_json_keys_are_the_frozen_schema(module_report: tuple[int, dict]) -> Non
         "bridge_view_identity",
     ):
         assert set(report["dynamic"][name]) == SELFTEST_KEYS
+    assert set(report["dynamic"]["gpu"]) == GPU_KEYS
     assert {"mxnet", "tvm_ffi", "tvm_runtime", "bridge_extension"} <= set(report["libraries"])
     for lib in report["libraries"].values():
         assert set(lib) == LIBRARY_KEYS
@@ -128,6 +131,17 @@ def test_json_keys_are_the_frozen_schema(module_report: tuple[int, dict]) -> Non
             assert set(lib["static"]["compiler"]) == COMPILER_KEYS
             assert all(set(d) == DEPENDENCY_KEYS for d in lib["static"]["dependencies"])
     assert all(set(v) == VERDICT_KEYS for v in report["verdicts"])
+
+
+def test_gpu_field_says_no_gpu_with_the_reason_on_a_cpu_build(
+    module_report: tuple[int, dict],
+) -> None:
+    _, report = module_report
+    gpu = report["dynamic"]["gpu"]
+    if report["dynamic"]["mxnet_features"].get("CUDA"):
+        assert gpu["status"] == "confirmed", gpu  # tests/gpu checks the GPU machine's report
+    else:
+        assert gpu == {"status": "no GPU", "detail": "this MXNet is built without CUDA"}
 
 
 def test_text_report_has_a_table_per_library_and_the_verdicts(

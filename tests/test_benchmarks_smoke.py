@@ -25,3 +25,16 @@ def test_benchmark_quick_run_prints_every_target() -> None:
     assert re.search(r"n=20\s+aligned\s+\d+\.\d+\s+misaligned \(staged\)\s+\d+\.\d+", out)
     for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):
         assert re.search(rf"^\s+{path}\s+\d+\.\d+", out, re.M), path
+
+
+def test_gpu_benchmark_without_a_gpu_says_why_and_exits_0() -> None:
+    from bridge_cffi.selftests import gpu_absent_reason
+
+    absent = gpu_absent_reason()
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--quick"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    if absent is None:  # a GPU machine: tests/gpu checks the table itself
+        assert "targets (ratios from this run)" in done.stdout
+    else:
+        assert done.stdout.strip() == f"GPU benchmark skipped: no GPU here: {absent}"

@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         module, 20,
         {"bridge": small, "sync_dlpack": max(small // 10, 20), "direct_sync": small}, rounds,
     )
+    engine = os.environ.get("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice")
+    workers = os.environ.get("MXNET_GPU_WORKER_NTHREADS", "2 (default)")
+    print(f"{engine}, MXNET_GPU_WORKER_NTHREADS={workers}", flush=True)
     print("\n".join(format_section(f"n=20 float32 on gpu(0) ({gpu_name()}), us per call",
                                    results["n=20"])), flush=True)
     results["n=2^26"] = measure(
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps({
             "when": stamp, "quick": args.quick, "machine": platform.platform(),
             "gpu": gpu_name(), "cores": os.cpu_count(), "rounds": rounds,
-            "engine": os.environ.get("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice"),
+            "engine": engine, "gpu_worker_nthreads": workers,
             "mxnet": mx.__version__, "tvm": tvm.__version__, "figures_us": results,
             "samples": SAMPLES,
             "spread": {s: {p: spread(v) for p, v in paths.items()} for s, paths in SAMPLES.items()},

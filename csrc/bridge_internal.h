@@ -152,6 +152,10 @@ typedef struct {
   int (*cuGetErrorString)(int result, const char** text);   /* optional */
   int (*cuStreamGetCtx)(void* stream, void** context);      /* optional */
   int (*cuCtxGetCurrent)(void** context);                   /* optional */
+  /* optional, all three or none (CUDA 11.2+ drivers): staging of misaligned GPU views */
+  int (*cuMemAllocAsync)(uint64_t* pointer, size_t bytes, void* stream);
+  int (*cuMemFreeAsync)(uint64_t pointer, void* stream);
+  int (*cuMemcpyDtoDAsync_v2)(uint64_t destination, uint64_t source, size_t bytes, void* stream);
 } cuda_symbols;
 
 extern cuda_symbols g_cuda;

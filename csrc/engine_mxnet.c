@@ -47,6 +47,7 @@ typedef struct {
   void* origin; /* where the view's elements live in MXNet's storage */
   size_t bytes;
   size_t capacity; /* the buffer's size: a multiple of STAGING_ALIGNMENT */
+  bool on_device;  /* a GPU view: buffer is device memory from cuMemAllocAsync */
 } staged_view;
 
 /* One pending operation, allocated as a single block; freed by the engine's param deleter. */
@@ -166,8 +167,8 @@ static void align_data_pointer(DLTensor* tensor) {
  * 0") gets a misaligned view through an aligned copy of its elements: copied in here, on the
  * engine thread while the operation holds the array's dependency (no other operation can see
  * the copy), and copied back after the kernel for written arrays (unstage_views). MXNet exports
- * views compact (strides NULL), so the elements are one contiguous run. CPU only: a device
- * copy would need the device's runtime (GPU views keep byte_offset; see the README).
+ * views compact (strides NULL), so the elements are one contiguous run. GPU views are staged
+ * on the device instead (stage_device_view).
  */
 /*
  * Each engine thread keeps the largest staging buffer it freed (up to SPARE_LIMIT) for the next
@@ -212,12 +213,62 @@ static int32_t stage_view(DLTensor* tensor, staged_view* staged, char* error) {
   return BRIDGE_OK;
 }
 
+/*
+ * The GPU's counterpart: a misaligned GPU view for a kernel that needs byte_offset 0 gets an
+ * aligned device buffer, allocated, filled, copied back and freed in stream order on the
+ * engine's stream (cuMemAllocAsync, cuMemcpyDtoDAsync, cuMemFreeAsync), so the kernel, which
+ * runs on that stream too, sees the copy, and the stream synchronize that ends every GPU
+ * operation (finish_on_stream) also waits for the copy back. Without those driver functions
+ * (before CUDA 11.2) GPU views are not staged and such a kernel refuses them itself.
+ */
+static int32_t stage_device_view(DLTensor* tensor, staged_view* staged, void* stream,
+                                 char* error) {
+  size_t count = 1;
+  for (int32_t d = 0; d < tensor->ndim; ++d) count *= (size_t)tensor->shape[d];
+  size_t bytes = count * (((size_t)tensor->dtype.bits * tensor->dtype.lanes + 7) / 8);
+  uint64_t buffer = 0;
+  uint64_t origin = (uint64_t)(uintptr_t)tensor->data + tensor->byte_offset;
+  int result = g_cuda.cuMemAllocAsync(&buffer, bytes ? bytes : 1, stream);
+  if (result == CUDA_SUCCESS_RESULT && bytes) {
+    result = g_cuda.cuMemcpyDtoDAsync_v2(buffer, origin, bytes, stream);
+    if (result != CUDA_SUCCESS_RESULT) g_cuda.cuMemFreeAsync(buffer, stream);
+  }
+  if (result != CUDA_SUCCESS_RESULT) {
+    char described[256];
+    bridge_cuda_describe(result, described, sizeof described);
+    return bridge_fail(error, BRIDGE_E_MEMORY, "staging a %zu-byte GPU view failed: %s", bytes,
+                       described);
+  }
+  staged->buffer = (void*)(uintptr_t)buffer;
+  staged->origin = (void*)(uintptr_t)origin;
+  staged->bytes = bytes;
+  staged->capacity = bytes;
+  staged->on_device = true;
+  tensor->data = staged->buffer;
+  tensor->byte_offset = 0;
+  atomic_fetch_add(&g_views_staged, 1);
+  return BRIDGE_OK;
+}
+
 /* Copy written views back (when the kernel succeeded) and release every staged copy (the
- * largest becomes this thread's spare). */
-static void unstage_views(pending_op* op, bool copy_back) {
+ * largest CPU one becomes this thread's spare; GPU ones are freed in stream order). Returns
+ * the first CUDA error of a GPU copy back, else 0. */
+static int unstage_views(pending_op* op, bool copy_back, void* stream) {
+  int failed = CUDA_SUCCESS_RESULT;
   for (int32_t i = 0; i < op->num_args; ++i) {
     staged_view* staged = &op->staged[i];
     if (staged->buffer == NULL) continue;
+    if (staged->on_device) {
+      uint64_t buffer = (uint64_t)(uintptr_t)staged->buffer;
+      if (copy_back && op->written[i] && staged->bytes) {
+        int result = g_cuda.cuMemcpyDtoDAsync_v2((uint64_t)(uintptr_t)staged->origin, buffer,
+                                                 staged->bytes, stream);
+        if (failed == CUDA_SUCCESS_RESULT) failed = result;
+      }
+      g_cuda.cuMemFreeAsync(buffer, stream);
+      staged->buffer = NULL;
+      continue;
+    }
     if (copy_back && op->written[i]) memcpy(staged->origin, staged->buffer, staged->bytes);
     if (staged->capacity <= SPARE_LIMIT && staged->capacity > t_spare_bytes) {
       free(t_spare_buffer); /* keep the larger one as this thread's spare */
@@ -228,10 +279,11 @@ static void unstage_views(pending_op* op, bool copy_back) {
     }
     staged->buffer = NULL;
   }
+  return failed;
 }
 
 /* Turn the op's array references into DLTensors; on failure deletes what it made. */
-static int32_t take_dlpack(pending_op* op, char* error) {
+static int32_t take_dlpack(pending_op* op, void* stream, char* error) {
   for (int32_t i = 0; i < op->num_args; ++i) {
     op->call_args[i] = op->args[i];
     op->managed[i] = NULL;
@@ -240,7 +292,7 @@ static int32_t take_dlpack(pending_op* op, char* error) {
       snprintf(error, BRIDGE_ERROR_CAPACITY, "MXNDArrayToDLPack failed for argument %d: %s",
                (int)i, g_mx.MXGetLastError());
       op->managed[i] = NULL;
-      unstage_views(op, false);
+      unstage_views(op, false, stream);
       delete_managed(op, i);
       return BRIDGE_E_MXNET;
     }
@@ -253,10 +305,15 @@ static int32_t take_dlpack(pending_op* op, char* error) {
       tensor->dtype.bits = 8;
     }
     align_data_pointer(tensor);
-    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == DL_CPU) {
-      int32_t status = stage_view(tensor, &op->staged[i], error);
+    bool device_staging = tensor->device.device_type == DL_CUDA && atomic_load(&g_cuda_bound) &&
+                          g_cuda.cuMemAllocAsync != NULL;
+    if (tensor->byte_offset != 0 && op->stage_misaligned &&
+        (tensor->device.device_type == DL_CPU || device_staging)) {
+      int32_t status = tensor->device.device_type == DL_CPU
+                           ? stage_view(tensor, &op->staged[i], error)
+                           : stage_device_view(tensor, &op->staged[i], stream, error);
       if (status != BRIDGE_OK) {
-        unstage_views(op, false);
+        unstage_views(op, false, stream);
         delete_managed(op, i + 1);
         return status;
       }
@@ -355,12 +412,20 @@ static void op_run(void* run_context, void* param) {
       stream = context->stream ? *(void**)context->stream : NULL;
     }
   }
-  if (status == BRIDGE_OK) status = take_dlpack(op, error);
+  if (status == BRIDGE_OK) status = take_dlpack(op, stream, error);
   if (status == BRIDGE_OK) {
     status = op->kernel->invoke(op->kernel, op->call_args, op->num_args, device, stream, error);
-    if (op->device_type == MX_DEV_GPU) finish_on_stream(stream, &status, error);
+    int copied_back = unstage_views(op, status == BRIDGE_OK, stream);
+    if (op->device_type == MX_DEV_GPU) {
+      if (copied_back != CUDA_SUCCESS_RESULT && status == BRIDGE_OK) {
+        char described[256];
+        bridge_cuda_describe(copied_back, described, sizeof described);
+        status = bridge_fail(error, BRIDGE_E_KERNEL, "copying a staged GPU view back failed: %s",
+                             described);
+      }
+      finish_on_stream(stream, &status, error); /* after the copies back were enqueued */
+    }
     if (status != BRIDGE_OK) describe_call(op, called_with, sizeof called_with);
-    unstage_views(op, status == BRIDGE_OK);
     delete_managed(op, op->num_args);
   }
   if (status != BRIDGE_OK) {

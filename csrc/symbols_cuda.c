@@ -27,6 +27,12 @@ int32_t bridge_cuda_bind(const char* library_path, char* error) {
   BRIDGE_BIND(table, library, cuGetErrorString, false);
   BRIDGE_BIND(table, library, cuStreamGetCtx, false);
   BRIDGE_BIND(table, library, cuCtxGetCurrent, false);
+  BRIDGE_BIND(table, library, cuMemAllocAsync, false);
+  BRIDGE_BIND(table, library, cuMemFreeAsync, false);
+  BRIDGE_BIND(table, library, cuMemcpyDtoDAsync_v2, false);
+  if (!table.cuMemAllocAsync || !table.cuMemFreeAsync || !table.cuMemcpyDtoDAsync_v2) {
+    table.cuMemAllocAsync = NULL; /* all or none: GPU views are then not staged */
+  }
   g_cuda = table;
   atomic_store(&g_cuda_bound, true);
   return BRIDGE_OK;

@@ -96,3 +96,27 @@ def test_installed_mxnet_passes_the_probes_checks() -> None:
     import mxnet
 
     check_mxnet_supported(mxnet.base._LIB._name, 10901)
+
+
+def test_without_a_loaded_cuda_driver_gpu_arrays_are_refused_with_the_reason() -> None:
+    # A CPU build of MXNet maps no libcuda.so.1: binding the CUDA driver names what is missing,
+    # and the GPU self-test reports "no GPU" with why (GPU arrays cannot even be made here).
+    code = """
+import mxnet
+from bridge_cffi import selftests
+from bridge_cffi.errors import BridgeLibraryError
+from bridge_cffi.library_binding import bind_cuda
+print(selftests.gpu_stream_layout(0))
+try:
+    bind_cuda()
+    print("bound")
+except BridgeLibraryError as error:
+    print("refused:", error)
+"""
+    done = run_python(code)
+    lines = done.stdout.strip().splitlines()
+    if "libcuda.so.1" in open("/proc/self/maps").read():
+        assert lines[-1] == "bound", done.stdout + done.stderr
+        return
+    assert lines[0] == "('no GPU', 'this MXNet is built without CUDA')", done.stdout + done.stderr
+    assert lines[1].startswith("refused: the CUDA driver (libcuda) at libcuda.so.1 is not loaded")

@@ -274,27 +274,62 @@ def c_protocol_kernel_on_the_stream() -> str:
 def gpu_views() -> str:
     scale_into = inline("scale_into")
     seed = bridge_cffi.to_mxnet_func(gpu_kernels.seed_cuda("float32"), const_loc=[0, 1])
-    base = on_gpu(np.arange(256, dtype="float32"))
+    values = np.arange(256, dtype="float32")
+    base = on_gpu(values)
     out = filled(64, 0.0)
-    # An aligned view (64 floats = 256 bytes in): byte_offset 0 for TVM's default buffers.
+
+    def staged() -> int:
+        mx.nd.waitall()
+        return bridge_cffi.read_counters()["views_staged"]
+
+    # Aligned views (64 floats = 256 bytes in): byte_offset 0, passed as they are.
+    before = staged()
     seed(base[64:128], base[128:192], out, 1.0)
-    np.testing.assert_allclose(out.asnumpy(), np.arange(64, 128) + np.arange(128, 192))
-    # A misaligned view into a kernel that reads byte_offset (tvm-ffi functions of your own).
+    np.testing.assert_allclose(out.asnumpy(), values[64:128] + values[128:192])
+    assert staged() == before, "an aligned GPU view was staged"
+    # A misaligned view into a kernel that reads byte_offset (a tvm-ffi function of our own).
     part = filled(20, 0.0)
     scale_into(base[1:21], part, 2.0)
-    np.testing.assert_allclose(part.asnumpy(), np.arange(1, 21) * 2.0)
-    # A misaligned view into a default-buffer TVM kernel: GPU views are not staged, so TVM's
-    # own check refuses it; that must arrive as an error, never as wrong values.
-    message = ""
+    np.testing.assert_allclose(part.asnumpy(), values[1:21] * 2.0)
+    assert staged() == before, "a view was staged for a kernel that reads byte_offset"
+    # Misaligned views, read and written, into TVM's default buffers (byte_offset 0 only):
+    # staged through aligned device copies on the engine's stream.
+    target = on_gpu(np.full(64, -1.0, dtype="float32"))
+    seed(base[1:21], base[21:41], target[3:23], 10.0)
+    got = target.asnumpy()
+    np.testing.assert_allclose(got[3:23], (values[1:21] + values[21:41]) * 10.0)
+    assert (got[:3] == -1).all() and (got[23:] == -1).all(), "bytes beside the view changed"
+    assert staged() == before + 3, f"{staged() - before} views staged, expected 3"
+    # A slow kernel writes the base; the staged read of its view must wait for it.
+    slow_fill = inline("slow_fill")
+    slow_fill(base, 2.0, SLOW_NS)
+    seed(base[1:21], base[21:41], part, 1.0)
+    assert (part.asnumpy() == 4.0).all(), part.asnumpy()[:4]
+    return "aligned views as they are; byte_offset views for tvm-ffi kernels; misaligned views " \
+        "into TVM default buffers staged on the device (read, written, ordered)"
+
+
+@scenario
+def gpu_refused_by_its_self_test_is_refused_before_push() -> str:
+    from bridge_cffi._native import lib
+
+    scale_into = inline("scale_into")
+    x, z = filled(8, 1.0), filled(8, 0.0)
+    before = bridge_cffi.read_counters()["ops_pushed"]
+    lib.bridge_confirm_gpu(0, 0, b"stand-in reason for this test")
     try:
-        seed(base[1:21], base[21:41], part, 1.0)
-        part.wait_to_read()
-    except MXNetError as error:
+        scale_into(x, z, 2.0)
+    except bridge_cffi.BridgeError as error:
         message = str(error)
-    assert "byte_offset" in message, message or "no error"
-    return "aligned views and byte_offset views right; misaligned into TVM default: " + (
-        message.splitlines()[0][:120]
-    )
+    else:
+        message = ""
+    finally:
+        lib.bridge_confirm_gpu(0, 1, b"")
+    assert "GPU arrays on gpu(0) are refused: stand-in reason for this test" in message, message
+    assert bridge_cffi.read_counters()["ops_pushed"] == before, "something was pushed"
+    scale_into(x, z, 2.0)
+    assert (z.asnumpy() == 2).all()
+    return message
 
 
 @scenario

@@ -41,6 +41,7 @@ SCENARIOS = [
     "tvm_ffi_kernel_gets_the_engine_stream",
     "c_protocol_kernel_on_the_stream",
     "gpu_views",
+    "gpu_refused_by_its_self_test_is_refused_before_push",
     "counters_balanced",
 ]
 #: With two GPU workers per device the ordering scenarios matter most (two streams).

@@ -49,10 +49,21 @@ if [[ $WHAT == all || $WHAT == tests ]]; then
   [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 fi
 
+if [[ $WHAT == all || $WHAT == tests ]]; then
+  step "control: the ordering scenarios without the stream sync must fail"
+  bash tools/gpu/control_without_sync.sh 2>&1 | tee "$OUT/control.log"
+  [[ ${PIPESTATUS[0]} == 0 ]] || status=1
+fi
+
 if [[ $WHAT == all || $WHAT == bench ]]; then
   step "GPU benchmark"
   $PY -m benchmarks.gpu --json 2>&1 | tee "$OUT/bench.log" || status=1
   cp benchmarks/results/gpu-*.json "$OUT/" 2>/dev/null
+  for variant in MXNET_GPU_WORKER_NTHREADS=1 MXNET_ENGINE_TYPE=ThreadedEngine \
+                 MXNET_ENGINE_TYPE=NaiveEngine; do
+    step "GPU benchmark with $variant"
+    env "$variant" $PY -m benchmarks.gpu 2>&1 | tee -a "$OUT/bench.log" || status=1
+  done
 fi
 step "done, status $status"
 exit $status

@@ -14,7 +14,7 @@ from packaging.version import Version
 from abi_checks import dynamic, requirements, verdicts
 from abi_checks.collect import collect
 from abi_checks.dynamic_child import bridge_extension_files
-from abi_checks.facts import Compiler, Facts, SelfTest
+from abi_checks.facts import Compiler, Facts, GpuCheck, SelfTest
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +276,18 @@ def test_a_tvm_without_its_tvm_ffi_is_still_unavailable(real_facts: Facts) -> No
     verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "unavailable"
     assert "libtvm_ffi.so not found (is apache-tvm-ffi installed?)" in verdict.reasons
+
+
+def test_a_gpu_the_self_test_did_not_confirm_degrades_the_bridge_and_says_why(
+    real_facts: Facts,
+) -> None:
+    facts = altered(real_facts)
+    assert facts.dynamic is not None
+    facts.dynamic.gpu = GpuCheck("not confirmed", "cuStreamQuery(0x10) returned CUresult 400")
+    verdict = by_name(facts)["bridge-async"]
+    assert verdict.status == "degraded"
+    assert any("GPU arrays are refused" in r and "CUresult 400" in r for r in verdict.reasons)
+    facts.dynamic.gpu = GpuCheck("confirmed", "gpu(0): stream 0x7f00 answered")
+    verdict = by_name(facts)["bridge-async"]
+    assert verdict.status == "ok"
+    assert "GPU stream self-test confirmed: gpu(0): stream 0x7f00 answered" in verdict.reasons

@@ -24,6 +24,8 @@ MXNET_OPTIONAL_SYMBOLS: tuple[str, ...] = (
     "MXLibInfoFeatures",
     "MXNDArrayGetShape",
     "MXNDArrayGetDType",
+    # bridge_cffi.register_op: MXNet operators driven from C (1.5.1 to 1.9.1 export it).
+    "MXCustomOpRegister",
 )
 
 #: tvm-ffi C symbols needed to call a tvm-ffi Function from C.

@@ -78,8 +78,8 @@ def per_call(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dic
     routes: dict[str, Callable[[], float]] = {
         "bridge_f_xyz": lambda: per_call_us(lambda: bridged(x, y, z, 2.0), calls),
         "op_ndarray": lambda: per_call_us(lambda: op(x, y, scale=2.0), calls),
-        "op_nd_custom": lambda: per_call_us(
-            lambda: mx.nd.Custom(x, y, op_type="bench_scaled_add", scale="2.0"), calls
+        "op_via_mxnet": lambda: per_call_us(
+            lambda: op.via_mxnet(x, y, scale=2.0), calls
         ),
         "python_customop": lambda: per_call_us(
             lambda: mx.nd.Custom(x, y, op_type="bench_python_scaled_add"), python_calls

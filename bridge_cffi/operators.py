@@ -1,11 +1,21 @@
 """``register_op``: a bridged kernel as a named MXNet operator, for NDArrays and Symbols alike.
 
-The operator is registered with MXNet's C custom-operator protocol (``MXCustomOpRegister``,
-driven from C by csrc/custom_op_mxnet.c), so it is ``mx.nd.Custom(..., op_type=name)`` and
-``mx.sym.Custom(...)`` to MXNet: it sits in Symbol graphs, hybridized Gluon blocks, exported
-symbol files and ``SymbolBlock.imports`` (in a process that registered the same name). Its
-forward and backward run in C on MXNet's custom-operator worker; Python runs only where MXNet
-asks for shapes and dtypes, i.e. when a graph is built or an operator is invoked.
+MXNet offers two C-level ways in, and the operator takes the better one this MXNet has
+(:func:`operator_route`; ``BRIDGE_CFFI_OPERATOR_ROUTE`` overrides it):
+
+- ``extension_library`` (MXNet 1.9): this extension implements the C interface of MXNet's
+  extension libraries (``MXLoadLib``, MX_LIBRARY_VERSION 11; csrc/mxnet_extension_library.c)
+  and is loaded as one after each registration, so the operator is a native operator of its
+  name: ``mx.nd.<name>`` / ``mx.sym.<name>``, its kernel run in C inside MXNet's own engine
+  operation, like MXNet's own operators.
+- ``custom_op`` (MXNet 1.5.1 and later): MXNet's C custom-operator protocol
+  (``MXCustomOpRegister``, driven from C by csrc/custom_op_mxnet.c): the operator is
+  ``mx.nd.Custom(..., op_type=name)``, its kernel run in C on MXNet's custom-operator worker
+  followed by MXNet's completion operation.
+
+Either way it sits in Symbol graphs, hybridized Gluon blocks, exported symbol files and
+``SymbolBlock.imports`` (in a process that registered the same name), and Python runs only
+where MXNet asks for shapes and dtypes, i.e. when a graph is built or an operator is invoked.
 
 Called with NDArrays outside ``autograd.record()``, the returned callable skips MXNet's
 operator machinery and pushes the kernel straight to the engine (the bridge's own call path,
@@ -17,7 +27,9 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 import re
+import threading
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +54,11 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DTYPE_OF_FLAG = {flag: name for name, flag in MX_DTYPE_FLAGS.items()}
 #: Registered operators by name; each lives as long as the process (MXNet cannot unregister).
 _REGISTERED: dict[str, RegisteredOp] = {}
+#: Registration loads this extension into MXNet as a library: one at a time.
+_LOCK = threading.Lock()
+CUSTOM_OP = "custom_op"
+EXTENSION_LIBRARY = "extension_library"
+_ROUTES = {CUSTOM_OP: 1, EXTENSION_LIBRARY: 2}
 #: The namespaces ``mx.nd.<namespace>`` / ``mx.sym.<namespace>`` that hold registered ops.
 _NAMESPACES: dict[str, tuple[types.SimpleNamespace, types.SimpleNamespace]] = {}
 
@@ -104,7 +121,7 @@ class RegisteredOp(NativeObject):
     same operator.
     """
 
-    __slots__ = ("name", "inputs", "outputs", "scalars", "input_type_flags", "_forward",
+    __slots__ = ("name", "route", "inputs", "outputs", "scalars", "input_type_flags", "_forward",
                  "_backward", "_shape_rule", "_type_rule", "_layout", "_handle",
                  "_spec_keepalive")
 
@@ -119,8 +136,10 @@ class RegisteredOp(NativeObject):
         type_rule: Callable[[list[Any], dict[str, Any]], list[Any]],
         layout: _Layout,
         backward: BridgedFunction | None,
+        route: str,
     ) -> None:
         self.name = name
+        self.route = route
         self.inputs = inputs
         self.outputs = outputs
         self.scalars = scalars
@@ -142,7 +161,7 @@ class RegisteredOp(NativeObject):
         attrs = ", ".join(f"{s.name}: {s.dtype}" for s in self.scalars)
         grad = "differentiable" if self._backward is not None else "no gradient"
         return (f"<RegisteredOp {self.name}({', '.join(self.inputs)}; {attrs}) -> "
-                f"{', '.join(self.outputs)}, {grad}>")
+                f"{', '.join(self.outputs)}, {grad}, {self.route}>")
 
     def _pickle_advice(self) -> str:
         return (f"the operator {self.name!r}: register it again in the other process with "
@@ -189,7 +208,18 @@ class RegisteredOp(NativeObject):
         kwargs = self._attributes(attrs)
         if name is not None:
             kwargs["name"] = name
+        if self.route == EXTENSION_LIBRARY:
+            return getattr(mx.sym, self.name)(*inputs, **kwargs)
         return mx.sym.Custom(*inputs, op_type=self.name, **kwargs)
+
+    def via_mxnet(self, *inputs: Any, **attrs: Any) -> Any:
+        """The operator on NDArrays through MXNet's own operator invocation (as recording
+        does): ``mx.nd.<name>`` or ``mx.nd.Custom``, whichever its route registered."""
+        self._check_count(inputs)
+        strings = self._attributes(attrs)
+        if self.route == EXTENSION_LIBRARY:
+            return getattr(mx.nd, self.name)(*inputs, **strings)
+        return mx.nd.Custom(*inputs, op_type=self.name, **strings)
 
     def ndarray(self, *inputs: Any, **attrs: Any) -> Any:
         """The operator applied to NDArrays: outputs allocated and returned at once."""
@@ -203,7 +233,7 @@ class RegisteredOp(NativeObject):
                 )
         if mx.autograd.is_recording():
             # Recorded through MXNet's operator, so its backward is the C one registered here.
-            return mx.nd.Custom(*inputs, op_type=self.name, **strings)
+            return self.via_mxnet(*inputs, **attrs)
         values = {s.name: attrs[s.name] for s in self.scalars}
         return self._push(inputs, values)
 
@@ -494,6 +524,34 @@ def _namespace(namespace: str) -> tuple[types.SimpleNamespace, types.SimpleNames
     return _NAMESPACES[namespace]
 
 
+def operator_route() -> str:
+    """How operators reach MXNet here: ``extension_library`` where MXNet implements the
+    extension-library interface this extension does (MXNet 1.9, MX_LIBRARY_VERSION 11), else
+    ``custom_op``. ``BRIDGE_CFFI_OPERATOR_ROUTE`` chooses one explicitly."""
+    chosen = os.environ.get("BRIDGE_CFFI_OPERATOR_ROUTE")
+    if chosen:
+        if chosen not in _ROUTES:
+            raise BridgeValueError(
+                f"BRIDGE_CFFI_OPERATOR_ROUTE: expected {' or '.join(_ROUTES)}, got {chosen!r}"
+            )
+        return chosen
+    from packaging.version import Version
+
+    version = Version(mx.__version__)
+    library = Version("1.9") <= version < Version("1.10") and hasattr(mx, "library")
+    return EXTENSION_LIBRARY if library else CUSTOM_OP
+
+
+def _load_as_library(name: str) -> None:
+    """Have MXNet load this extension as a library, which registers the pending operators."""
+    from bridge_cffi import _native
+
+    path = os.path.abspath(_native.__file__)
+    mx.library.load(path, verbose=False)
+    if not hasattr(mx.nd, name):
+        raise BridgeValueError(f"register_op({name!r}): MXNet loaded {path} but has no {name}")
+
+
 def register_op(
     name: str,
     func: Any = None,
@@ -547,8 +605,11 @@ def register_op(
         inputs, outputs, scalars, layout, shape_rule, type_rule = _from_compiled(
             name, forward, infer_shape, infer_type
         )
+    route = operator_route()
+    if route == EXTENSION_LIBRARY and hasattr(mx.nd, name) and name not in _REGISTERED:
+        raise BridgeValueError(f"name: MXNet has an operator {name!r} already; choose another")
     op = RegisteredOp(
-        name, forward, inputs, outputs, scalars, shape_rule, type_rule, layout, backward
+        name, forward, inputs, outputs, scalars, shape_rule, type_rule, layout, backward, route
     )
     keepalive = op._spec_keepalive
     spec = ffi.new("bridge_op_spec*")
@@ -585,7 +646,10 @@ def register_op(
     spec.infer_shape = lib.bridge_py_infer_shape
     spec.infer_type = lib.bridge_py_infer_type
     error = new_error_buffer()
-    check(lib.bridge_op_register(spec, error), error, f"register_op({name!r})")
+    with _LOCK:
+        check(lib.bridge_op_register(spec, _ROUTES[route], error), error, f"register_op({name!r})")
+        if route == EXTENSION_LIBRARY:
+            _load_as_library(name)
     if name in _REGISTERED:
         logger.info("register_op: %s registered again; new nodes use the new kernel", name)
     _REGISTERED[name] = op

@@ -174,6 +174,11 @@ int32_t bridge_signature_check(const bridge_signature* signature, const bridge_a
 int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
                              const uint8_t* written, int32_t num_args, const char* name,
                              char* error);
+/* Invoke `kernel` now on DLTensors built from MXNet's arrays (aligned and staged as for pushed
+ * calls; the tensors are modified in place). */
+int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uint8_t* written,
+                              int32_t num_args, DLDevice device, void* stream, const char* name,
+                              char* error);
 int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
                                   const uint8_t* written, int32_t num_args, int32_t priority,
                                   const char* name, const bridge_signature* signature,

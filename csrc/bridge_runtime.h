@@ -220,9 +220,18 @@ typedef struct {
   bridge_op_shape_fn infer_shape;
   bridge_op_type_fn infer_type;
 } bridge_op_spec;
-/* Register `spec` with MXNet under spec->name (mx.nd.Custom / mx.sym.Custom op_type). Its
- * forward and backward run on MXNet's custom-operator worker, in C, with no Python. */
-int32_t bridge_op_register(const bridge_op_spec* spec, char* error);
+/* How MXNet reaches an operator. Through MXCustomOpRegister (MXNet 1.5.1 and later): it is
+ * mx.nd.Custom / mx.sym.Custom with op_type its name, forward and backward run in C on MXNet's
+ * custom-operator worker. As an extension library's operator (MXLoadLib, whose C interface
+ * this extension implements for MX_LIBRARY_VERSION 11, MXNet 1.9): a native operator of its
+ * name, run in C inside MXNet's own engine operation; registered once MXNet loads this
+ * extension as a library (mx.library.load), which registers every operator still pending. */
+#define BRIDGE_OP_ROUTE_CUSTOM_OP 1
+#define BRIDGE_OP_ROUTE_EXTENSION_LIBRARY 2
+/* Register `spec` under spec->name, reached by `route`; everything is copied. */
+int32_t bridge_op_register(const bridge_op_spec* spec, int32_t route, char* error);
+/* The MX_LIBRARY_VERSION whose extension-library interface this extension implements. */
+int32_t bridge_extension_library_version(void);
 /* Whether this MXNet lets the bridge register operators (MXCustomOpRegister is exported). */
 int32_t bridge_op_supported(void);
 /* BRIDGE_CDEF_END runtime */

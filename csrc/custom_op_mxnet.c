@@ -20,12 +20,11 @@
  *       Python custom operators print theirs.
  * Operators live as long as the process: MXNet has no way to unregister one.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "operator_registry.h"
 
 /* MXNet's MXCallbackList (c_api.h); the layout is the same from 1.5.1 to 1.9.1. */
 typedef int (*mx_generic_callback)(void);
@@ -51,32 +50,6 @@ enum { OP_DELETE, OP_FORWARD, OP_BACKWARD, OP_NUM_CALLBACKS };
 /* MXNet's OpReqType and its custom-op array tags. */
 enum { REQ_NULL = 0, REQ_ADD = 3 };
 enum { TAG_OUTPUT = 1, TAG_IN_GRAD = 2 };
-
-typedef struct {
-  bridge_kernel* kernel; /* one reference, owned; NULL: no such direction */
-  int32_t num_slots;
-  bridge_op_slot* slots;
-} op_call;
-
-/* A registered operator; never freed (nodes built from it may live as long as the process). */
-typedef struct op_entry {
-  struct op_entry* next;
-  char* name;
-  int32_t num_inputs, num_outputs, num_scalars;
-  char** input_names;  /* NULL-terminated, as MXNet's list callbacks return them */
-  char** output_names; /* NULL-terminated */
-  char** scalar_names;
-  int32_t* scalar_kinds;
-  op_call forward, backward;
-  int32_t num_dependencies;
-  bridge_op_dependency* dependencies;
-  void* context;
-  bridge_op_shape_fn infer_shape;
-  bridge_op_type_fn infer_type;
-} op_entry;
-
-/* Newest first, so a name registered again finds its latest entry; pushed lock-free. */
-static _Atomic(op_entry*) g_entries = NULL;
 
 /* One node's operator properties (MXNet's "prop"): the entry and the node's attributes. */
 typedef struct {
@@ -116,119 +89,6 @@ static int refuse(const op_entry* entry, const char* what, const char* message) 
   if (g_mx.throw_runtime_error != NULL) g_mx.throw_runtime_error(text);
   fprintf(stderr, "%s\n", text);
   return 0;
-}
-
-static char* copy_string(const char* text) {
-  size_t size = strlen(text) + 1;
-  char* copy = malloc(size);
-  if (copy) memcpy(copy, text, size);
-  return copy;
-}
-
-/* A NULL-terminated copy of `count` strings. */
-static char** copy_strings(const char** strings, int32_t count) {
-  char** copy = calloc((size_t)count + 1, sizeof(char*));
-  if (copy == NULL) return NULL;
-  for (int32_t i = 0; i < count; ++i) {
-    copy[i] = copy_string(strings[i]);
-    if (copy[i] == NULL) return NULL; /* registration fails; the partial copy is leaked */
-  }
-  return copy;
-}
-
-static int32_t copy_call(const bridge_op_call* from, op_call* to, char* error) {
-  to->kernel = from->kernel;
-  to->num_slots = from->num_slots;
-  to->slots = NULL;
-  if (from->kernel == NULL) return BRIDGE_OK;
-  int32_t status = bridge_kernel_check(from->kernel, error);
-  if (status != BRIDGE_OK) return status;
-  if (from->num_slots < 0 || from->num_slots > BRIDGE_MAX_CALL_ARGS) {
-    return bridge_fail(error, BRIDGE_E_VALUE, "a kernel takes 0 to %d arguments, got %d",
-                       BRIDGE_MAX_CALL_ARGS, (int)from->num_slots);
-  }
-  to->slots = calloc((size_t)from->num_slots + 1, sizeof(bridge_op_slot));
-  if (to->slots == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory");
-  memcpy(to->slots, from->slots, (size_t)from->num_slots * sizeof(bridge_op_slot));
-  from->kernel->retain(from->kernel);
-  return BRIDGE_OK;
-}
-
-static op_entry* find_entry(const char* name) {
-  for (op_entry* entry = atomic_load(&g_entries); entry != NULL; entry = entry->next) {
-    if (strcmp(entry->name, name) == 0) return entry;
-  }
-  return NULL;
-}
-
-/* ---- a node's attributes ---- */
-
-static int32_t parse_scalar(const char* text, int32_t kind, bridge_arg* out) {
-  char* end = NULL;
-  errno = 0;
-  out->kind = kind;
-  if (kind == BRIDGE_ARG_BOOL) {
-    if (!strcmp(text, "True") || !strcmp(text, "true") || !strcmp(text, "1")) {
-      out->value.v_int64 = 1;
-    } else if (!strcmp(text, "False") || !strcmp(text, "false") || !strcmp(text, "0")) {
-      out->value.v_int64 = 0;
-    } else {
-      return BRIDGE_E_VALUE;
-    }
-    return BRIDGE_OK;
-  }
-  if (kind == BRIDGE_ARG_INT) {
-    out->value.v_int64 = strtoll(text, &end, 10);
-  } else {
-    out->value.v_float64 = strtod(text, &end);
-  }
-  return (end == text || *end != '\0' || errno == ERANGE) ? BRIDGE_E_VALUE : BRIDGE_OK;
-}
-
-static const char* kind_name(int32_t kind) {
-  return kind == BRIDGE_ARG_INT ? "an int" : kind == BRIDGE_ARG_BOOL ? "a bool" : "a float";
-}
-
-/* Parse the node's attributes into its scalars; 0 with `error` set when one is wrong. */
-static int parse_attributes(op_prop* prop, char* error) {
-  const op_entry* entry = prop->entry;
-  bool seen[entry->num_scalars > 0 ? entry->num_scalars : 1];
-  memset(seen, 0, sizeof seen);
-  for (int32_t a = 0; a < prop->num_attrs; ++a) {
-    const char* key = prop->keys[a];
-    /* MXNet keeps graph annotations (__ctx_group__, __lr_mult__, ...) among the attributes. */
-    if (strncmp(key, "__", 2) == 0) continue;
-    int32_t found = -1;
-    for (int32_t s = 0; s < entry->num_scalars; ++s) {
-      if (strcmp(entry->scalar_names[s], key) == 0) found = s;
-    }
-    if (found < 0) {
-      size_t used = (size_t)snprintf(error, BRIDGE_ERROR_CAPACITY,
-                                     "unknown attribute '%.60s'; its scalar attributes are:",
-                                     key);
-      for (int32_t s = 0; s < entry->num_scalars && used < BRIDGE_ERROR_CAPACITY - 70; ++s) {
-        used += (size_t)snprintf(error + used, BRIDGE_ERROR_CAPACITY - used, " %.60s",
-                                 entry->scalar_names[s]);
-      }
-      if (entry->num_scalars == 0) snprintf(error + used, BRIDGE_ERROR_CAPACITY - used, " none");
-      return 0;
-    }
-    if (parse_scalar(prop->values[a], entry->scalar_kinds[found], &prop->scalars[found]) !=
-        BRIDGE_OK) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "attribute '%.60s' must be %s, got '%.100s'", key,
-               kind_name(entry->scalar_kinds[found]), prop->values[a]);
-      return 0;
-    }
-    seen[found] = true;
-  }
-  for (int32_t s = 0; s < entry->num_scalars; ++s) {
-    if (!seen[s]) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "missing the scalar attribute '%.60s' (%s)",
-               entry->scalar_names[s], kind_name(entry->scalar_kinds[s]));
-      return 0;
-    }
-  }
-  return 1;
 }
 
 /* ---- the operator's forward and backward (custom-operator worker thread) ---- */
@@ -539,7 +399,7 @@ static int op_creator(const char* op_type, const int num_kwargs, const char** ke
   ret->num_callbacks = 1;
   ret->callbacks = placeholder->callbacks;
   ret->contexts = placeholder->contexts;
-  op_entry* entry = find_entry(op_type);
+  op_entry* entry = bridge_op_find(op_type);
   if (entry == NULL) return 0; /* only names this file registered reach this creator */
   op_prop* prop = calloc(1, sizeof(op_prop));
   if (prop == NULL) return refuse(entry, "attributes", "out of memory");
@@ -553,8 +413,8 @@ static int op_creator(const char* op_type, const int num_kwargs, const char** ke
   bool complete = prop->keys && prop->values && prop->scalars && prop->dependencies &&
                   prop->out_dims;
   for (int a = 0; complete && a < num_kwargs; ++a) {
-    prop->keys[a] = copy_string(keys[a]);
-    prop->values[a] = copy_string(values[a]);
+    prop->keys[a] = bridge_copy_string(keys[a]);
+    prop->values[a] = bridge_copy_string(values[a]);
     complete = prop->keys[a] && prop->values[a];
   }
   if (!complete) {
@@ -562,7 +422,8 @@ static int op_creator(const char* op_type, const int num_kwargs, const char** ke
     return refuse(entry, "attributes", "out of memory");
   }
   char error[BRIDGE_ERROR_CAPACITY];
-  if (!parse_attributes(prop, error)) {
+  if (!bridge_op_parse_attributes(entry, prop->num_attrs, (const char* const*)prop->keys,
+                                  (const char* const*)prop->values, prop->scalars, error)) {
     prop_free(prop);
     return refuse(entry, "attributes", error);
   }
@@ -592,79 +453,15 @@ static int op_creator(const char* op_type, const int num_kwargs, const char** ke
   return 1;
 }
 
-/* ---- registration ---- */
 
-int32_t bridge_op_register(const bridge_op_spec* spec, char* error) {
-  if (!atomic_load(&g_mx_bound)) {
-    return bridge_fail(error, BRIDGE_E_STATE, "MXNet symbols are not bound yet");
-  }
-  if (g_mx.MXCustomOpRegister == NULL) {
-    return bridge_fail(error, BRIDGE_E_SYMBOL,
-                       "this MXNet does not export MXCustomOpRegister, which registering "
-                       "operators needs");
-  }
-  if (spec->name == NULL || spec->name[0] == '\0') {
-    return bridge_fail(error, BRIDGE_E_VALUE, "an operator needs a name");
-  }
-  if (spec->forward.kernel == NULL) {
-    return bridge_fail(error, BRIDGE_E_VALUE, "an operator needs a forward kernel");
-  }
-  if (spec->num_inputs < 0 || spec->num_outputs < 1 || spec->num_scalars < 0 ||
-      spec->num_backward_dependencies < 0) {
-    return bridge_fail(error, BRIDGE_E_VALUE,
-                       "an operator needs at least one output and non-negative counts");
-  }
-  op_entry* entry = calloc(1, sizeof(op_entry));
-  if (entry == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory");
-  entry->name = copy_string(spec->name);
-  entry->num_inputs = spec->num_inputs;
-  entry->num_outputs = spec->num_outputs;
-  entry->num_scalars = spec->num_scalars;
-  entry->input_names = copy_strings(spec->input_names, spec->num_inputs);
-  entry->output_names = copy_strings(spec->output_names, spec->num_outputs);
-  entry->scalar_names = copy_strings(spec->scalar_names, spec->num_scalars);
-  entry->scalar_kinds = calloc((size_t)spec->num_scalars + 1, sizeof(int32_t));
-  entry->dependencies =
-      calloc((size_t)spec->num_backward_dependencies + 1, sizeof(bridge_op_dependency));
-  if (!entry->name || !entry->input_names || !entry->output_names || !entry->scalar_names ||
-      !entry->scalar_kinds || !entry->dependencies) {
-    return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory"); /* the partial entry leaks */
-  }
-  for (int32_t s = 0; s < spec->num_scalars; ++s) {
-    int32_t kind = spec->scalar_kinds[s];
-    if (kind != BRIDGE_ARG_INT && kind != BRIDGE_ARG_FLOAT && kind != BRIDGE_ARG_BOOL) {
-      return bridge_fail(error, BRIDGE_E_VALUE, "scalar %d has kind %d, not int/float/bool",
-                         (int)s, (int)kind);
-    }
-    entry->scalar_kinds[s] = kind;
-  }
-  for (int32_t k = 0; k < spec->num_backward_dependencies; ++k) {
-    bridge_op_dependency dependency = spec->backward_dependencies[k];
-    int32_t limit = dependency.group == 1 ? spec->num_inputs : spec->num_outputs;
-    if (dependency.group < 0 || dependency.group > 2 || dependency.index < 0 ||
-        dependency.index >= limit) {
-      return bridge_fail(error, BRIDGE_E_VALUE, "backward dependency %d is out of range",
-                         (int)k);
-    }
-    entry->dependencies[k] = dependency;
-  }
-  entry->num_dependencies = spec->num_backward_dependencies;
-  entry->context = spec->context;
-  entry->infer_shape = spec->infer_shape;
-  entry->infer_type = spec->infer_type;
-  int32_t status = copy_call(&spec->forward, &entry->forward, error);
-  if (status == BRIDGE_OK) status = copy_call(&spec->backward, &entry->backward, error);
-  if (status != BRIDGE_OK) return status;
-  /* Published before MXNet can call the creator with this name. */
-  op_entry* head = atomic_load(&g_entries);
-  do {
-    entry->next = head;
-  } while (!atomic_compare_exchange_weak(&g_entries, &head, entry));
+/* ---- exposure ---- */
+
+int32_t bridge_custom_op_expose(op_entry* entry, char* error) {
   int (*creator)(const char*, const int, const char**, const char**, mx_callback_list*) =
       op_creator;
   void* address;
   memcpy(&address, &creator, sizeof creator);
-  if (g_mx.MXCustomOpRegister(spec->name, address) != 0) {
+  if (g_mx.MXCustomOpRegister(entry->name, address) != 0) {
     return bridge_fail(error, BRIDGE_E_MXNET, "MXCustomOpRegister failed: %s",
                        g_mx.MXGetLastError());
   }

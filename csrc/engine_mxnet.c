@@ -390,6 +390,41 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
   return status;
 }
 
+/*
+ * Invoke a kernel now on DLTensors the caller built from MXNet's own arrays (an operator's
+ * FCompute inside MXNet's engine operation, see mxnet_extension_library.c): `data` may point
+ * anywhere in a view; it is aligned down with the rest in byte_offset, and misaligned CPU
+ * views are staged for kernels that need byte_offset 0, as for pushed calls.
+ */
+int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uint8_t* written,
+                              int32_t num_args, DLDevice device, void* stream, const char* name,
+                              char* error) {
+  pending_op* op = op_alloc(num_args, name);
+  if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one call");
+  op->kernel = kernel; /* borrowed */
+  op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
+  int32_t status = BRIDGE_OK;
+  for (int32_t i = 0; i < num_args && status == BRIDGE_OK; ++i) {
+    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
+    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    DLTensor* tensor = args[i].value.v_tensor;
+    align_data_pointer(tensor);
+    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == DL_CPU) {
+      status = stage_view(tensor, &op->staged[i], error);
+    }
+  }
+  if (status == BRIDGE_OK) {
+    atomic_fetch_add(&g_ops_run, 1);
+    status = kernel->invoke(kernel, args, num_args, device, stream, error);
+    if (status != BRIDGE_OK && error[0] == '\0') {
+      snprintf(error, BRIDGE_ERROR_CAPACITY, "the kernel reported an error without a message");
+    }
+  }
+  unstage_views(op, status == BRIDGE_OK);
+  free(op);
+  return status;
+}
+
 /* ---- push-time validation ---- */
 
 const char* mx_dtype_name(int dtype) {

@@ -42,10 +42,11 @@ class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]
 def main() -> None:
     results: dict[str, object] = {}
     add, sigmoid, tanh_scale = scaled_add_op(), sigmoid_op(), tanh_scale_op()
+    results["route"] = add.route
     x = mx.nd.array(np.arange(8, dtype="float32"))
     y = mx.nd.ones((8,))
     results["ndarray"] = add(x, y, scale=3.0).asnumpy().tolist()
-    results["nd_custom"] = mx.nd.Custom(x, y, op_type="test_scaled_add", scale=3.0).asnumpy().tolist()
+    results["nd_custom"] = add.via_mxnet(x, y, scale=3.0).asnumpy().tolist()
     executor = mx.sym.bridge.test_scaled_add(mx.sym.var("x"), mx.sym.var("y"), scale=3.0).bind(
         mx.cpu(), {"x": x, "y": y}
     )
@@ -55,7 +56,7 @@ def main() -> None:
     chain = x
     for step in range(4):
         chain = add(chain * 2.0, y, scale=float(step + 1))
-        chain = mx.nd.Custom(chain, y, op_type="test_scaled_add", scale=0.5)
+        chain = add.via_mxnet(chain, y, scale=0.5)
     results["chain"] = chain.asnumpy().tolist()
 
     a = mx.nd.array(np.linspace(-1, 1, 5), dtype="float64")
@@ -88,12 +89,13 @@ def main() -> None:
     liar = compiled_scaled_add_op("test_lying_scaled_add", lie=True)
     raised_at = None
     try:
-        wrong = mx.nd.Custom(x, y, op_type="test_lying_scaled_add", scale=1.0)
+        wrong = liar.via_mxnet(x, y, scale=1.0)
         raised_at = "none yet"
         wrong.wait_to_read()
     except MXNetError as error:
         raised_at = raised_at or "call"
         results["error_type"] = type(error).__name__
+        results["error_message"] = str(error)
     del liar
     results["error_raised_at"] = "wait" if raised_at == "none yet" else raised_at
     results["after_error"] = add(x, y, scale=1.0).asnumpy().tolist()

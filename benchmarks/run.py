@@ -17,6 +17,7 @@ import mxnet as mx
 import tvm
 
 import bridge_cffi
+from benchmarks import operators
 from benchmarks.paths import build_scaled_add, load_example, make_paths, make_view_paths
 from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
@@ -166,6 +167,17 @@ def training_step(steps: int) -> dict[str, float]:
     }
 
 
+def registered_operators(
+    module: tvm.runtime.Module, calls: int, block_calls: int, rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(g) bridge_cffi.register_op: per call at n=20, and per forward of a hybridized block."""
+    per_call = _measured("operators n=20", operators.per_call(module, 20, calls, rounds))
+    blocks = _measured(
+        "operators hybridized", operators.hybridized_blocks((1, 256), block_calls, rounds)
+    )
+    return per_call, blocks
+
+
 TARGETS = [
     # (label, ratio key, limit, "<=" or ">=")
     ("n=20: bridge / native elemwise_add", "n20_bridge_vs_elemwise_add", 0.25, "<="),
@@ -175,6 +187,9 @@ TARGETS = [
     ("two threads / one thread throughput", "threads_two_vs_one", 1.5, ">="),
     ("2^20: staging / one memcpy of the view", "staging_extra_vs_memcpy", 1.0, "<="),
     ("2^22: staging / one memcpy of the view", "staging_big_extra_vs_memcpy", 1.0, "<="),
+    ("op(x, y) / f(x, y, z) at n=20", "op_ndarray_vs_bridge", 1.5, "<="),
+    ("hybridized block, batch 1: bridged / native", "block1_bridged_vs_native", 1.2, "<="),
+    ("hybridized block, batch 256: bridged / native", "block256_bridged_vs_native", 1.2, "<="),
 ]
 
 
@@ -202,6 +217,16 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "staging_big_extra_vs_memcpy": _staging_extra(results[f"views n={STAGED_BIG}"]),
         "n20_misaligned_vs_aligned_view": results["views n=20"]["misaligned_view"]
         / results["views n=20"]["aligned_view"],
+        "op_ndarray_vs_bridge": results["operators n=20"]["op_ndarray"]
+        / results["operators n=20"]["bridge_f_xyz"],
+        "op_via_mxnet_vs_bridge": results["operators n=20"]["op_via_mxnet"]
+        / results["operators n=20"]["bridge_f_xyz"],
+        "python_customop_vs_op_via_mxnet": results["operators n=20"]["python_customop"]
+        / results["operators n=20"]["op_via_mxnet"],
+        "block1_bridged_vs_native": results["operators hybridized"]["batch1_bridged"]
+        / results["operators hybridized"]["batch1_native"],
+        "block256_bridged_vs_native": results["operators hybridized"]["batch256_bridged"]
+        / results["operators hybridized"]["batch256_native"],
     }
 
 
@@ -274,6 +299,37 @@ def format_training(train: dict[str, float]) -> list[str]:
     return lines
 
 
+def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> list[str]:
+    """(g) registered operators against today's bridged call and what MXNet users write."""
+    from bridge_cffi.operators import operator_route
+
+    lines = [
+        f"(g) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
+        "(us; ratio to f(x, y, z))"
+    ]
+    labels = {
+        "bridge_f_xyz": "f(x, y, z, 2.0), z passed in",
+        "op_ndarray": "op(x, y, scale=2.0)",
+        "op_via_mxnet": "MXNet's own call of the op",
+        "python_customop": "Python mx.operator.CustomOp",
+        "native_two_ops": "native (x + y) * 2.0",
+    }
+    for path, label in labels.items():
+        value = per_call[path]
+        lines.append(f"    {label:<32}{value:>10.2f}   x{value / per_call['bridge_f_xyz']:.3f}")
+    lines.append(
+        f"    hybridized Dense({operators.UNITS})-sigmoid-Dense per forward (us): bridged sigmoid "
+        "vs MXNet's"
+    )
+    for batch in (1, 256):
+        native, bridged = blocks[f"batch{batch}_native"], blocks[f"batch{batch}_bridged"]
+        lines.append(
+            f"    batch {batch:<4} native {native:>9.1f}  bridged {bridged:>9.1f}  "
+            f"x{bridged / native:.3f}"
+        )
+    return lines
+
+
 def format_targets(measured: dict[str, float]) -> list[str]:
     """The targets, each with this run's ratio."""
     lines = ["targets (ratios from this run)"]
@@ -328,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     for size, size_calls in ((20, calls), (STAGED, big_calls * 10), (STAGED_BIG, big_calls * 2)):
         results[f"views n={size}"] = staging(module, size, size_calls, rounds)
     _show(format_staging(results))
+    results["operators n=20"], results["operators hybridized"] = registered_operators(
+        module, calls // 4, 50 if args.quick else 2000, rounds
+    )
+    _show(format_operators(results["operators n=20"], results["operators hybridized"]))
     measured = ratios(results)
     _show(format_targets(measured))
     if args.plot:

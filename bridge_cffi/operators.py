@@ -535,11 +535,10 @@ def operator_route() -> str:
                 f"BRIDGE_CFFI_OPERATOR_ROUTE: expected {' or '.join(_ROUTES)}, got {chosen!r}"
             )
         return chosen
+    from abi_checks.requirements import operator_route as route_for
     from packaging.version import Version
 
-    version = Version(mx.__version__)
-    library = Version("1.9") <= version < Version("1.10") and hasattr(mx, "library")
-    return EXTENSION_LIBRARY if library else CUSTOM_OP
+    return route_for(Version(mx.__version__.split(".post")[0]))
 
 
 def _load_as_library(name: str) -> None:

@@ -118,7 +118,9 @@ EXPORT void _opRegGet(int index, const char** name, int* is_subgraph_op,
   *forward_count = 1;
   *backward_ctx = (const char**)g_contexts;
   *backward_fp = pointers->backward;
-  *backward_count = entry->backward.kernel != NULL ? 1 : 0;
+  /* Always one: MXNet builds a gradient graph for hybridized blocks even when nothing asks for
+   * it; taking a gradient of an operator without a backward then fails with the reason. */
+  *backward_count = 1;
   *create_op_ctx = NULL;
   *create_op_fp = NULL;
   *create_op_count = 0;
@@ -270,7 +272,11 @@ EXPORT int _opCallFCompute(opaque_fn fcomp, const char* const* keys, const char*
   if (entry == NULL) return fail(NULL, "compute", "unknown operator");
   const op_call* call = backward ? &entry->backward : &entry->forward;
   const char* direction = backward ? "backward" : "forward";
-  if (call->kernel == NULL) return fail(entry, direction, "it has no kernel");
+  if (call->kernel == NULL) {
+    return fail(entry, direction,
+                "it has no backward (register bridge_cffi.differentiable's pair to take "
+                "gradients)");
+  }
   bridge_arg scalars[entry->num_scalars > 0 ? entry->num_scalars : 1];
   char error[BRIDGE_ERROR_CAPACITY];
   error[0] = '\0';

@@ -281,3 +281,10 @@ def test_every_engine_type(engine: str, route: str) -> None:
     assert "Mismatched z.shape[0]" in said
     np.testing.assert_allclose(got["after_error"], np.arange(8) + 1.0)
     assert got["all_released"]
+
+
+def test_a_bridged_function_given_a_symbol_points_to_register_op() -> None:
+    bridged = bridge_cffi.to_mxnet_func(tvm.build(scaled_add_prim_func(), target="llvm"),
+                                        const_loc=[0, 1])
+    with pytest.raises(bridge_cffi.BridgeTypeError, match="bridge_cffi.register_op"):
+        bridged(mx.sym.var("x"), mx.sym.var("y"), mx.sym.var("z"), 1.0)

@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["job_s"] = outcome.elapsed_s
     print_summary(args, summary)
     if args.report:
-        args.report.write_text(json.dumps(dict(summary, checks=checks(summary)), indent=1))
+        args.report.write_text(json.dumps(dict(summary, loss_rtol=LOSS_RTOL,
+                                               checks=checks(summary)), indent=1))
     return 0 if all(checks(summary).values()) else 1
 
 

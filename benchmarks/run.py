@@ -8,6 +8,9 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,7 +20,13 @@ import mxnet as mx
 import tvm
 
 import bridge_cffi
-from benchmarks.paths import build_scaled_add, load_example, make_paths, make_view_paths
+from benchmarks.paths import (
+    EXAMPLES,
+    build_scaled_add,
+    load_example,
+    make_paths,
+    make_view_paths,
+)
 from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
 logger = logging.getLogger(__name__)
@@ -166,6 +175,34 @@ def training_step(steps: int) -> dict[str, float]:
     }
 
 
+def distributed_step(steps: int, rounds: int, round_steps: int) -> dict[str, float]:
+    """(g) The 2-worker dist_sync job of examples/distributed_training.py (1 server, loopback):
+    ms per whole step with the bridged update against the Trainer's own MXNet Adam update,
+    timed in alternating rounds of ``round_steps`` steps in the same job; medians over rounds,
+    then over workers. The job runs in child processes, this one waits."""
+    with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
+        report_path = Path(tmp) / "report.json"
+        command = [sys.executable, str(EXAMPLES / "distributed_training.py"), "--steps",
+                   str(steps), "--timing-rounds", str(rounds), "--timing-steps",
+                   str(round_steps), "--report", str(report_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"the distributed job failed:\n{done.stdout}{done.stderr}")
+        report = json.loads(report_path.read_text())
+    SAMPLES["distributed"] = {
+        name: [ms for worker in report["ms_per_step_rounds_by_worker"] for ms in worker[name]]
+        for name in ("bridged", "native")
+    }
+    return {
+        "workers": float(report["workers"]),
+        "rounds": float(rounds),
+        "round_steps": float(round_steps),
+        "bridged_ms_per_step": report["ms_per_step"]["bridged"],
+        "native_ms_per_step": report["ms_per_step"]["native"],
+        "final_loss_rel_diff_vs_one_process": report["final_loss_rel_diff"],
+    }
+
+
 TARGETS = [
     # (label, ratio key, limit, "<=" or ">=")
     ("n=20: bridge / native elemwise_add", "n20_bridge_vs_elemwise_add", 0.25, "<="),
@@ -202,6 +239,8 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "staging_big_extra_vs_memcpy": _staging_extra(results[f"views n={STAGED_BIG}"]),
         "n20_misaligned_vs_aligned_view": results["views n=20"]["misaligned_view"]
         / results["views n=20"]["aligned_view"],
+        "dist_bridged_vs_native_ms_per_step": results["distributed"]["bridged_ms_per_step"]
+        / results["distributed"]["native_ms_per_step"],
     }
 
 
@@ -274,6 +313,19 @@ def format_training(train: dict[str, float]) -> list[str]:
     return lines
 
 
+def format_distributed(dist: dict[str, float]) -> list[str]:
+    """(g) the dist_sync job, bridged update against MXNet's own."""
+    bridged, native = dist["bridged_ms_per_step"], dist["native_ms_per_step"]
+    return [
+        f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
+        f"(median of {dist['rounds']:.0f} rounds of "
+        f"{dist['round_steps']:.0f}, then over workers): bridged update "
+        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}",
+        f"    final loss against one process (kvstore=device): relative difference "
+        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}",
+    ]
+
+
 def format_targets(measured: dict[str, float]) -> list[str]:
     """The targets, each with this run's ratio."""
     lines = ["targets (ratios from this run)"]
@@ -325,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     _show(format_threads(results["threads"]))
     results["training"] = training_step(20 if args.quick else 300)
     _show(format_training(results["training"]))
+    results["distributed"] = distributed_step(*((20, 1, 5) if args.quick else (200, 9, 50)))
+    _show(format_distributed(results["distributed"]))
     for size, size_calls in ((20, calls), (STAGED, big_calls * 10), (STAGED_BIG, big_calls * 2)):
         results[f"views n={size}"] = staging(module, size, size_calls, rounds)
     _show(format_staging(results))

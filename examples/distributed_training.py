@@ -145,6 +145,7 @@ def compare(reference: dict[str, Any], reports: list[dict[str, Any]], batch_size
         "expected_bridged_ops": expected_ops,
         "ms_per_step": medians,
         "ms_per_step_by_worker": [r["ms_per_step_median"] for r in reports],
+        "ms_per_step_rounds_by_worker": [r["ms_per_step"] for r in reports],
     }
 
 

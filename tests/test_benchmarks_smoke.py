@@ -21,6 +21,8 @@ def test_benchmark_quick_run_prints_every_target() -> None:
                   "2^22: staging / one memcpy of the view"):
         assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
     assert "(e) training example" in out
+    assert re.search(r"\(g\) dist_sync job, 2 workers.*bridged update \d+\.\d+\s+MXNet Adam "
+                     r"update \d+\.\d+", out)
     assert "cores busy" in out
     assert re.search(r"n=20\s+aligned\s+\d+\.\d+\s+misaligned \(staged\)\s+\d+\.\d+", out)
     for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):

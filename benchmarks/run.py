@@ -8,6 +8,9 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -18,7 +21,13 @@ import tvm
 
 import bridge_cffi
 from benchmarks import operators
-from benchmarks.paths import build_scaled_add, load_example, make_paths, make_view_paths
+from benchmarks.paths import (
+    EXAMPLES,
+    build_scaled_add,
+    load_example,
+    make_paths,
+    make_view_paths,
+)
 from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
 logger = logging.getLogger(__name__)
@@ -170,12 +179,40 @@ def training_step(steps: int) -> dict[str, float]:
 def registered_operators(
     module: tvm.runtime.Module, calls: int, block_calls: int, rounds: int
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """(g) bridge_cffi.register_op: per call at n=20, and per forward of a hybridized block."""
+    """(h) bridge_cffi.register_op: per call at n=20, and per forward of a hybridized block."""
     per_call = _measured("operators n=20", operators.per_call(module, 20, calls, rounds))
     blocks = _measured(
         "operators hybridized", operators.hybridized_blocks((1, 256), block_calls, rounds)
     )
     return per_call, blocks
+
+
+def distributed_step(steps: int, rounds: int, round_steps: int) -> dict[str, float]:
+    """(g) The 2-worker dist_sync job of examples/distributed_training.py (1 server, loopback):
+    ms per whole step with the bridged update against the Trainer's own MXNet Adam update,
+    timed in alternating rounds of ``round_steps`` steps in the same job; medians over rounds,
+    then over workers. The job runs in child processes, this one waits."""
+    with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
+        report_path = Path(tmp) / "report.json"
+        command = [sys.executable, str(EXAMPLES / "distributed_training.py"), "--steps",
+                   str(steps), "--timing-rounds", str(rounds), "--timing-steps",
+                   str(round_steps), "--report", str(report_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"the distributed job failed:\n{done.stdout}{done.stderr}")
+        report = json.loads(report_path.read_text())
+    SAMPLES["distributed"] = {
+        name: [ms for worker in report["ms_per_step_rounds_by_worker"] for ms in worker[name]]
+        for name in ("bridged", "native")
+    }
+    return {
+        "workers": float(report["workers"]),
+        "rounds": float(rounds),
+        "round_steps": float(round_steps),
+        "bridged_ms_per_step": report["ms_per_step"]["bridged"],
+        "native_ms_per_step": report["ms_per_step"]["native"],
+        "final_loss_rel_diff_vs_one_process": report["final_loss_rel_diff"],
+    }
 
 
 TARGETS = [
@@ -227,6 +264,8 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         / results["operators hybridized"]["batch1_native"],
         "block256_bridged_vs_native": results["operators hybridized"]["batch256_bridged"]
         / results["operators hybridized"]["batch256_native"],
+        "dist_bridged_vs_native_ms_per_step": results["distributed"]["bridged_ms_per_step"]
+        / results["distributed"]["native_ms_per_step"],
     }
 
 
@@ -300,11 +339,11 @@ def format_training(train: dict[str, float]) -> list[str]:
 
 
 def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> list[str]:
-    """(g) registered operators against today's bridged call and what MXNet users write."""
+    """(h) registered operators against today's bridged call and what MXNet users write."""
     from bridge_cffi.operators import operator_route
 
     lines = [
-        f"(g) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
+        f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
         "(us; ratio to f(x, y, z))"
     ]
     labels = {
@@ -328,6 +367,19 @@ def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> li
             f"x{bridged / native:.3f}"
         )
     return lines
+
+
+def format_distributed(dist: dict[str, float]) -> list[str]:
+    """(g) the dist_sync job, bridged update against MXNet's own."""
+    bridged, native = dist["bridged_ms_per_step"], dist["native_ms_per_step"]
+    return [
+        f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
+        f"(median of {dist['rounds']:.0f} rounds of "
+        f"{dist['round_steps']:.0f}, then over workers): bridged update "
+        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}",
+        f"    final loss against one process (kvstore=device): relative difference "
+        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}",
+    ]
 
 
 def format_targets(measured: dict[str, float]) -> list[str]:
@@ -381,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     _show(format_threads(results["threads"]))
     results["training"] = training_step(20 if args.quick else 300)
     _show(format_training(results["training"]))
+    results["distributed"] = distributed_step(*((20, 1, 5) if args.quick else (200, 9, 50)))
+    _show(format_distributed(results["distributed"]))
     for size, size_calls in ((20, calls), (STAGED, big_calls * 10), (STAGED_BIG, big_calls * 2)):
         results[f"views n={size}"] = staging(module, size, size_calls, rounds)
     _show(format_staging(results))

@@ -224,7 +224,7 @@ class RegisteredOp(NativeObject):
     def ndarray(self, *inputs: Any, **attrs: Any) -> Any:
         """The operator applied to NDArrays: outputs allocated and returned at once."""
         self._check_count(inputs)
-        strings = self._attributes(attrs)
+        self._attributes(attrs)  # refuses unknown, missing or mistyped attributes
         for position, x in enumerate(inputs):
             if not isinstance(x, mx.nd.NDArray):
                 raise BridgeTypeError(
@@ -399,8 +399,10 @@ def _from_inferred(
             type_rule)
 
 
-def _backward_layout(forward: InferredFunction, backward: InferredFunction,
-                     save_outputs: bool, n_in: int, n_out: int) -> tuple[_Layout, list[tuple[int, int]]]:
+def _backward_layout(
+    forward: InferredFunction, backward: InferredFunction, save_outputs: bool, n_in: int,
+    n_out: int,
+) -> tuple[_Layout, list[tuple[int, int]]]:
     """Where each parameter of ``backward`` comes from in MXNet's backward array list
     (output gradients, inputs, outputs, input gradients) and which arrays it reads."""
     forward_args = [p for p in forward.parameters if not p.is_output]
@@ -535,8 +537,9 @@ def operator_route() -> str:
                 f"BRIDGE_CFFI_OPERATOR_ROUTE: expected {' or '.join(_ROUTES)}, got {chosen!r}"
             )
         return chosen
-    from abi_checks.requirements import operator_route as route_for
     from packaging.version import Version
+
+    from abi_checks.requirements import operator_route as route_for
 
     return route_for(Version(mx.__version__.split(".post")[0]))
 

@@ -16,14 +16,14 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 from mxnet.base import MXNetError  # noqa: E402
-
-import bridge_cffi  # noqa: E402
 from operator_kernels import (  # noqa: E402
     compiled_scaled_add_op,
     scaled_add_op,
     sigmoid_op,
     tanh_scale_op,
 )
+
+import bridge_cffi  # noqa: E402
 
 
 class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]

@@ -11,11 +11,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
+from conftest import REPO, needs_tvm_0_27, run_python
 from mxnet import gluon
 from mxnet.base import MXNetError
-
-import bridge_cffi
-from conftest import REPO, needs_tvm_0_27, run_python
 from operator_kernels import (
     compiled_scaled_add_op,
     scaled_add_op,
@@ -24,6 +22,8 @@ from operator_kernels import (
     tanh_scale_op,
 )
 from operator_scenarios import SigmoidNet
+
+import bridge_cffi
 
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
@@ -188,7 +188,8 @@ def test_export_and_import(tmp_path: Path) -> None:
     nodes = json.loads(symbol_file.read_text())["nodes"]
     route = sigmoid_op().route
     saved = [n["attrs"] for n in nodes if n["op"] in ("Custom", "test_sigmoid")]
-    assert saved == [{"a": "1.5", "op_type": "test_sigmoid"} if route == "custom_op" else {"a": "1.5"}]
+    attrs = {"a": "1.5", "op_type": "test_sigmoid"} if route == "custom_op" else {"a": "1.5"}
+    assert saved == [attrs]
     imported = gluon.SymbolBlock.imports(str(symbol_file), ["data"],
                                          str(tmp_path / "net-0000.params"))
     np.testing.assert_allclose(imported(data).asnumpy(), expected, rtol=1e-6)
@@ -198,11 +199,14 @@ def test_export_and_import(tmp_path: Path) -> None:
         "import sys, mxnet as mx, numpy as np; from mxnet import gluon\n"
         f"sys.path.insert(0, {str(REPO / 'tests')!r}); d = {str(tmp_path)!r}\n"
         "{register}"
-        "block = gluon.SymbolBlock.imports(d + '/net-symbol.json', ['data'], d + '/net-0000.params')\n"
+        "block = gluon.SymbolBlock.imports(\n"
+        "    d + '/net-symbol.json', ['data'], d + '/net-0000.params')\n"
         "out = block(mx.nd.array(np.load(d + '/data.npy'))).asnumpy()\n"
-        "print('same' if np.allclose(out, np.load(d + '/expected.npy'), rtol=1e-6) else 'differs')\n"
+        "same = np.allclose(out, np.load(d + '/expected.npy'), rtol=1e-6)\n"
+        "print('same' if same else 'differs')\n"
     )
-    fresh = run_python(load.format(register="from operator_kernels import sigmoid_op; sigmoid_op()\n"))
+    register = "from operator_kernels import sigmoid_op; sigmoid_op()\n"
+    fresh = run_python(load.format(register=register))
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert fresh.stdout.split()[-1] == "same"
     unregistered = run_python(load.format(register=""))

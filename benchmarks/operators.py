@@ -77,6 +77,10 @@ def per_call(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dic
     python_calls = max(calls // 50, 20)
     routes: dict[str, Callable[[], float]] = {
         "bridge_f_xyz": lambda: per_call_us(lambda: bridged(x, y, z, 2.0), calls),
+        # What allocating the output costs on its own: today's call with a fresh z each time.
+        "bridge_f_xy_fresh_z": lambda: per_call_us(
+            lambda: bridged(x, y, mx.nd.empty(n), 2.0), calls
+        ),
         "op_ndarray": lambda: per_call_us(lambda: op(x, y, scale=2.0), calls),
         "op_via_mxnet": lambda: per_call_us(
             lambda: op.via_mxnet(x, y, scale=2.0), calls

@@ -256,6 +256,8 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         / results["views n=20"]["aligned_view"],
         "op_ndarray_vs_bridge": results["operators n=20"]["op_ndarray"]
         / results["operators n=20"]["bridge_f_xyz"],
+        "op_ndarray_vs_fresh_z": results["operators n=20"]["op_ndarray"]
+        / results["operators n=20"]["bridge_f_xy_fresh_z"],
         "op_via_mxnet_vs_bridge": results["operators n=20"]["op_via_mxnet"]
         / results["operators n=20"]["bridge_f_xyz"],
         "python_customop_vs_op_via_mxnet": results["operators n=20"]["python_customop"]
@@ -348,6 +350,7 @@ def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> li
     ]
     labels = {
         "bridge_f_xyz": "f(x, y, z, 2.0), z passed in",
+        "bridge_f_xy_fresh_z": "f(x, y, mx.nd.empty(n), 2.0)",
         "op_ndarray": "op(x, y, scale=2.0)",
         "op_via_mxnet": "MXNet's own call of the op",
         "python_customop": "Python mx.operator.CustomOp",

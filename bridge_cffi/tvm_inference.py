@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from mxnet.ndarray import NDArray
-from mxnet.ndarray import empty as _nd_empty
 
 try:  # mx.np arrived in MXNet 1.6; older MXNet only has mx.nd arrays.
     from mxnet.numpy import empty as _numpy_empty
@@ -39,6 +38,7 @@ except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix ce
 from bridge_cffi.bridged_function import BridgedFunction, _normalise_const_loc
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
 from bridge_cffi.kernels import Kernel, from_tvmffi_function
+from bridge_cffi.mxnet_alloc import dtype_flag, nd_empty
 
 # Access kinds of a parameter, as reported by :func:`analyse`.
 READ = "read"  # only loaded: const
@@ -322,6 +322,7 @@ class _OutputPlan:
     param: Parameter
     dims: tuple[tuple[int, Any], ...]
     np_dtype: Any
+    mx_flag: int  # MXNet's dtype flag of np_dtype
 
 
 class InferredFunction(BridgedFunction):
@@ -372,7 +373,12 @@ class InferredFunction(BridgedFunction):
             )
         self._input_plans = tuple(plans)
         self._output_plans = tuple(
-            _OutputPlan(p, tuple(_dim_plan(d) for d in p.shape), mxnet_dtype(p.dtype))
+            _OutputPlan(
+                p,
+                tuple(_dim_plan(d) for d in p.shape),
+                mxnet_dtype(p.dtype),
+                dtype_flag(mxnet_dtype(p.dtype)),
+            )
             for p in outputs
         )
         self._n_full = len(parameters)
@@ -509,10 +515,15 @@ class InferredFunction(BridgedFunction):
                     f"an array of {dtype_name(value.dtype)}"
                 )
         ctx = first_array.context if first_array is not None else self._default_ctx
-        empty = _numpy_empty if use_np else _nd_empty
+        shapes = self.output_shapes(inputs)
+        if use_np:
+            return [
+                _numpy_empty(shape, dtype=out.np_dtype, ctx=ctx)
+                for shape, out in zip(shapes, self._output_plans)
+            ]
         return [
-            empty(shape, dtype=out.np_dtype, ctx=ctx)
-            for shape, out in zip(self.output_shapes(inputs), self._output_plans)
+            nd_empty(shape, out.np_dtype, out.mx_flag, ctx)
+            for shape, out in zip(shapes, self._output_plans)
         ]
 
 

@@ -17,9 +17,9 @@ import mxnet as mx
 import numpy as np
 import tvm
 from mxnet import gluon
-from tvm import te
 
 import bridge_cffi
+from benchmarks.paths import load_example
 from benchmarks.timing import interleaved_samples, per_call_us
 
 SIGMOID = """
@@ -34,14 +34,6 @@ def bench_sigmoid(x: T.handle, y: T.handle):
 """
 #: Width of the benchmark block's layers.
 UNITS = 256
-
-
-def _scaled_add_prim_func() -> Any:
-    n = te.var("n")
-    x, y = te.placeholder((n,), name="x"), te.placeholder((n,), name="y")
-    scale = te.var("scale", dtype="float32")
-    z = te.compute((n,), lambda i: (x[i] + y[i]) * scale, name="z")
-    return te.create_prim_func([x, y, z, scale])
 
 
 class _PythonScaledAdd(mx.operator.CustomOp):  # type: ignore[misc]
@@ -71,7 +63,9 @@ class _PythonScaledAddProp(mx.operator.CustomOpProp):  # type: ignore[misc]
 
 def per_call(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, list[float]]:
     """Per-call samples (us) at length n for each route to the same (x + y) * 2."""
-    op = bridge_cffi.register_op("bench_scaled_add", _scaled_add_prim_func())
+    op = bridge_cffi.register_op(
+        "bench_scaled_add", load_example("seed_example")["scaled_add_prim_func"]()
+    )
     bridged = bridge_cffi.to_mxnet_func(module, const_loc=[0, 1])
     x, y, z = mx.nd.ones(n), mx.nd.ones(n), mx.nd.empty(n)
     python_calls = max(calls // 50, 20)

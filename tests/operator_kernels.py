@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import runpy
 from functools import lru_cache
 from typing import Any
 
 import tvm
-from tvm import te
+from conftest import REPO
+from test_autograd_bridged import TANH_SCALE, TANH_SCALE_BACKWARD
 
 import bridge_cffi
 
@@ -35,40 +37,10 @@ def sigmoid_2d_backward(x: T.handle, a: T.float32, y: T.handle, dy: T.handle, dx
         DX[i, j] = DY[i, j] * a * Y[i, j] * (T.float32(1) - Y[i, j])
 """
 
-# y = tanh(x) * w over float64 vectors: two differentiable inputs, no scalar.
-TANH_SCALE = """
-@T.prim_func
-def tanh_scale(x: T.handle, w: T.handle, y: T.handle):
-    n = T.int64()
-    X = T.match_buffer(x, (n,), "float64", offset_factor=1)
-    W = T.match_buffer(w, (n,), "float64", offset_factor=1)
-    Y = T.match_buffer(y, (n,), "float64", offset_factor=1)
-    for i in range(n):
-        Y[i] = T.tanh(X[i]) * W[i]
-"""
-
-TANH_SCALE_BACKWARD = """
-@T.prim_func
-def tanh_scale_backward(x: T.handle, w: T.handle, dy: T.handle, dx: T.handle, dw: T.handle):
-    n = T.int64()
-    X = T.match_buffer(x, (n,), "float64", offset_factor=1)
-    W = T.match_buffer(w, (n,), "float64", offset_factor=1)
-    DY = T.match_buffer(dy, (n,), "float64", offset_factor=1)
-    DX = T.match_buffer(dx, (n,), "float64", offset_factor=1)
-    DW = T.match_buffer(dw, (n,), "float64", offset_factor=1)
-    for i in range(n):
-        DX[i] = DY[i] * W[i] * (T.float64(1) - T.tanh(X[i]) * T.tanh(X[i]))
-        DW[i] = DY[i] * T.tanh(X[i])
-"""
-
-
-def scaled_add_prim_func() -> Any:
-    """The seed's z = (x + y) * scale as an un-built PrimFunc (x, y, z, scale)."""
-    n = te.var("n")
-    x, y = te.placeholder((n,), name="x"), te.placeholder((n,), name="y")
-    scale = te.var("scale", dtype="float32")
-    z = te.compute((n,), lambda i: (x[i] + y[i]) * scale, name="z")
-    return te.create_prim_func([x, y, z, scale])
+#: The seed's z = (x + y) * scale as an un-built PrimFunc (x, y, z, scale).
+scaled_add_prim_func = runpy.run_path(str(REPO / "examples" / "seed_example.py"))[
+    "scaled_add_prim_func"
+]
 
 
 @lru_cache(maxsize=None)

@@ -216,8 +216,8 @@ def test_export_and_import(tmp_path: Path) -> None:
     ), unregistered.stderr[-1500:]
 
 
-@needs_tvm_0_27
 def test_compiled_module_with_a_shape_rule() -> None:
+    """Compiled code needs no un-built TVM path: this runs on TVM 0.25 and 0.26 too."""
     op = compiled_scaled_add_op()
     x, y = mx.nd.array(np.arange(4)), mx.nd.ones(4)
     np.testing.assert_allclose(op(x, y, scale=0.5).asnumpy(), (np.arange(4) + 1) * 0.5)

@@ -132,7 +132,7 @@ class DynamicFacts:
 class Verdict:
     """Whether one way of running TVM functions on MXNet works here, and why."""
 
-    name: str  # bridge-async, bridge-recorded-errors, legacy-mxtvmbridge
+    name: str  # bridge-async, bridge-recorded-errors, legacy-mxtvmbridge, bridge-operators
     status: str  # ok, degraded, unavailable, unsafe
     reasons: list[str]
     remedy: list[str]

@@ -24,6 +24,8 @@ MXNET_OPTIONAL_SYMBOLS: tuple[str, ...] = (
     "MXLibInfoFeatures",
     "MXNDArrayGetShape",
     "MXNDArrayGetDType",
+    # bridge_cffi.register_op: MXNet operators driven from C (1.5.1 to 1.9.1 export it).
+    "MXCustomOpRegister",
 )
 
 #: tvm-ffi C symbols needed to call a tvm-ffi Function from C.
@@ -127,3 +129,18 @@ LEGACY_BRIDGE_MEASURED = (
     "measured with MXNet 1.9.1 and TVM 0.27: MXTVMBridge handed a TVM function handle returns 0 "
     "and never calls the function (silent undefined behaviour, not even a crash)"
 )
+
+
+#: The extension-library interface (include/mxnet/lib_api.h) the extension implements, and the
+#: MXNet releases that have it (1.7 has version 7, 1.8 version 10, 1.9.x version 11).
+EXTENSION_LIBRARY_VERSION = 11
+EXTENSION_LIBRARY_MXNET = (Version("1.9"), Version("1.10"))
+CUSTOM_OP_ROUTE, EXTENSION_LIBRARY_ROUTE = "custom_op", "extension_library"
+
+
+def operator_route(version: Version) -> str:
+    """How bridge_cffi.register_op reaches MXNet ``version``: as a native operator of an
+    extension library where MXNet implements the interface the extension does, else through
+    MXCustomOpRegister."""
+    low, high = EXTENSION_LIBRARY_MXNET
+    return EXTENSION_LIBRARY_ROUTE if low <= version < high else CUSTOM_OP_ROUTE

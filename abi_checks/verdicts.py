@@ -16,6 +16,7 @@ from abi_checks.facts import DynamicFacts, Facts, LibraryFacts, StaticFacts, Ver
 BRIDGE_ASYNC = "bridge-async"
 BRIDGE_RECORDED = "bridge-recorded-errors"
 LEGACY = "legacy-mxtvmbridge"
+OPERATORS = "bridge-operators"
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BROKEN = 0, 1, 2
 
@@ -319,6 +320,31 @@ def bridge_recorded_errors(facts: Facts) -> Verdict:
     return Verdict(BRIDGE_RECORDED, status, reasons, _dedupe(f.remedy))
 
 
+def bridge_operators(facts: Facts) -> Verdict:
+    """bridge_cffi.register_op: which of MXNet's two C routes its operators take here."""
+    f = _bridge_prerequisites(facts)
+    version = mxnet_version(facts)
+    _, mx = _static(facts, "mxnet")
+    if version is not None and not f.blockers:
+        route = requirements.operator_route(version)
+        if route == requirements.EXTENSION_LIBRARY_ROUTE:
+            f.passed.append(
+                f"extension-library route: MXNet {version} implements MX_LIBRARY_VERSION "
+                f"{requirements.EXTENSION_LIBRARY_VERSION}, so registered operators are native "
+                "MXNet operators run inside MXNet's own engine operations"
+            )
+        elif mx is not None and "MXCustomOpRegister" in mx.optional_symbols_missing:
+            f.blockers.append("libmxnet.so exports no MXCustomOpRegister: no operator route")
+        else:
+            f.degraded.append(
+                f"custom-operator route (MXCustomOpRegister): MXNet {version} has no "
+                f"MX_LIBRARY_VERSION {requirements.EXTENSION_LIBRARY_VERSION} extension "
+                "libraries, so each operator call crosses MXNet's custom-operator worker and a "
+                "completion operation (slower than a native operator at small sizes)"
+            )
+    return Verdict(OPERATORS, _status(f), _reasons(f), _dedupe(f.remedy))
+
+
 def _major(version: str | None) -> int | None:
     try:
         return int((version or "").split(".")[0])
@@ -417,7 +443,12 @@ def _dedupe(items: list[str]) -> list[str]:
 
 def evaluate(facts: Facts) -> list[Verdict]:
     """All verdicts, in report order."""
-    return [bridge_async(facts), bridge_recorded_errors(facts), legacy_mxtvmbridge(facts)]
+    return [
+        bridge_async(facts),
+        bridge_recorded_errors(facts),
+        legacy_mxtvmbridge(facts),
+        bridge_operators(facts),
+    ]
 
 
 def exit_code(verdicts: list[Verdict]) -> int:

@@ -8,6 +8,9 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,7 +20,14 @@ import mxnet as mx
 import tvm
 
 import bridge_cffi
-from benchmarks.paths import build_scaled_add, load_example, make_paths, make_view_paths
+from benchmarks import operators
+from benchmarks.paths import (
+    EXAMPLES,
+    build_scaled_add,
+    load_example,
+    make_paths,
+    make_view_paths,
+)
 from benchmarks.timing import interleaved_samples, medians, per_batch_us, per_call_us, spread
 
 logger = logging.getLogger(__name__)
@@ -166,6 +176,45 @@ def training_step(steps: int) -> dict[str, float]:
     }
 
 
+def registered_operators(
+    module: tvm.runtime.Module, calls: int, block_calls: int, rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(h) bridge_cffi.register_op: per call at n=20, and per forward of a hybridized block."""
+    per_call = _measured("operators n=20", operators.per_call(module, 20, calls, rounds))
+    blocks = _measured(
+        "operators hybridized", operators.hybridized_blocks((1, 256), block_calls, rounds)
+    )
+    return per_call, blocks
+
+
+def distributed_step(steps: int, rounds: int, round_steps: int) -> dict[str, float]:
+    """(g) The 2-worker dist_sync job of examples/distributed_training.py (1 server, loopback):
+    ms per whole step with the bridged update against the Trainer's own MXNet Adam update,
+    timed in alternating rounds of ``round_steps`` steps in the same job; medians over rounds,
+    then over workers. The job runs in child processes, this one waits."""
+    with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
+        report_path = Path(tmp) / "report.json"
+        command = [sys.executable, str(EXAMPLES / "distributed_training.py"), "--steps",
+                   str(steps), "--timing-rounds", str(rounds), "--timing-steps",
+                   str(round_steps), "--report", str(report_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"the distributed job failed:\n{done.stdout}{done.stderr}")
+        report = json.loads(report_path.read_text())
+    SAMPLES["distributed"] = {
+        name: [ms for worker in report["ms_per_step_rounds_by_worker"] for ms in worker[name]]
+        for name in ("bridged", "native")
+    }
+    return {
+        "workers": float(report["workers"]),
+        "rounds": float(rounds),
+        "round_steps": float(round_steps),
+        "bridged_ms_per_step": report["ms_per_step"]["bridged"],
+        "native_ms_per_step": report["ms_per_step"]["native"],
+        "final_loss_rel_diff_vs_one_process": report["final_loss_rel_diff"],
+    }
+
+
 TARGETS = [
     # (label, ratio key, limit, "<=" or ">=")
     ("n=20: bridge / native elemwise_add", "n20_bridge_vs_elemwise_add", 0.25, "<="),
@@ -175,6 +224,9 @@ TARGETS = [
     ("two threads / one thread throughput", "threads_two_vs_one", 1.5, ">="),
     ("2^20: staging / one memcpy of the view", "staging_extra_vs_memcpy", 1.0, "<="),
     ("2^22: staging / one memcpy of the view", "staging_big_extra_vs_memcpy", 1.0, "<="),
+    ("op(x, y) / f(x, y, z) at n=20", "op_ndarray_vs_bridge", 1.5, "<="),
+    ("hybridized block, batch 1: bridged / native", "block1_bridged_vs_native", 1.2, "<="),
+    ("hybridized block, batch 256: bridged / native", "block256_bridged_vs_native", 1.2, "<="),
 ]
 
 
@@ -202,6 +254,20 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
         "staging_big_extra_vs_memcpy": _staging_extra(results[f"views n={STAGED_BIG}"]),
         "n20_misaligned_vs_aligned_view": results["views n=20"]["misaligned_view"]
         / results["views n=20"]["aligned_view"],
+        "op_ndarray_vs_bridge": results["operators n=20"]["op_ndarray"]
+        / results["operators n=20"]["bridge_f_xyz"],
+        "op_ndarray_vs_fresh_z": results["operators n=20"]["op_ndarray"]
+        / results["operators n=20"]["bridge_f_xy_fresh_z"],
+        "op_via_mxnet_vs_bridge": results["operators n=20"]["op_via_mxnet"]
+        / results["operators n=20"]["bridge_f_xyz"],
+        "python_customop_vs_op_via_mxnet": results["operators n=20"]["python_customop"]
+        / results["operators n=20"]["op_via_mxnet"],
+        "block1_bridged_vs_native": results["operators hybridized"]["batch1_bridged"]
+        / results["operators hybridized"]["batch1_native"],
+        "block256_bridged_vs_native": results["operators hybridized"]["batch256_bridged"]
+        / results["operators hybridized"]["batch256_native"],
+        "dist_bridged_vs_native_ms_per_step": results["distributed"]["bridged_ms_per_step"]
+        / results["distributed"]["native_ms_per_step"],
     }
 
 
@@ -274,6 +340,51 @@ def format_training(train: dict[str, float]) -> list[str]:
     return lines
 
 
+def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> list[str]:
+    """(h) registered operators against today's bridged call and what MXNet users write."""
+    from bridge_cffi.operators import operator_route
+
+    lines = [
+        f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
+        "(us; ratio to f(x, y, z))"
+    ]
+    labels = {
+        "bridge_f_xyz": "f(x, y, z, 2.0), z passed in",
+        "bridge_f_xy_fresh_z": "f(x, y, mx.nd.empty(n), 2.0)",
+        "op_ndarray": "op(x, y, scale=2.0)",
+        "op_via_mxnet": "MXNet's own call of the op",
+        "python_customop": "Python mx.operator.CustomOp",
+        "native_two_ops": "native (x + y) * 2.0",
+    }
+    for path, label in labels.items():
+        value = per_call[path]
+        lines.append(f"    {label:<32}{value:>10.2f}   x{value / per_call['bridge_f_xyz']:.3f}")
+    lines.append(
+        f"    hybridized Dense({operators.UNITS})-sigmoid-Dense per forward (us): bridged sigmoid "
+        "vs MXNet's"
+    )
+    for batch in (1, 256):
+        native, bridged = blocks[f"batch{batch}_native"], blocks[f"batch{batch}_bridged"]
+        lines.append(
+            f"    batch {batch:<4} native {native:>9.1f}  bridged {bridged:>9.1f}  "
+            f"x{bridged / native:.3f}"
+        )
+    return lines
+
+
+def format_distributed(dist: dict[str, float]) -> list[str]:
+    """(g) the dist_sync job, bridged update against MXNet's own."""
+    bridged, native = dist["bridged_ms_per_step"], dist["native_ms_per_step"]
+    return [
+        f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
+        f"(median of {dist['rounds']:.0f} rounds of "
+        f"{dist['round_steps']:.0f}, then over workers): bridged update "
+        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}",
+        f"    final loss against one process (kvstore=device): relative difference "
+        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}",
+    ]
+
+
 def format_targets(measured: dict[str, float]) -> list[str]:
     """The targets, each with this run's ratio."""
     lines = ["targets (ratios from this run)"]
@@ -325,9 +436,15 @@ def main(argv: list[str] | None = None) -> int:
     _show(format_threads(results["threads"]))
     results["training"] = training_step(20 if args.quick else 300)
     _show(format_training(results["training"]))
+    results["distributed"] = distributed_step(*((20, 1, 5) if args.quick else (200, 9, 50)))
+    _show(format_distributed(results["distributed"]))
     for size, size_calls in ((20, calls), (STAGED, big_calls * 10), (STAGED_BIG, big_calls * 2)):
         results[f"views n={size}"] = staging(module, size, size_calls, rounds)
     _show(format_staging(results))
+    results["operators n=20"], results["operators hybridized"] = registered_operators(
+        module, calls // 4, 50 if args.quick else 2000, rounds
+    )
+    _show(format_operators(results["operators n=20"], results["operators hybridized"]))
     measured = ratios(results)
     _show(format_targets(measured))
     if args.plot:

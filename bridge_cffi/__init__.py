@@ -26,7 +26,8 @@ from bridge_cffi.kernels import Kernel, load_c_kernel
 
 
 def __getattr__(name: str) -> Any:
-    # autograd subclasses mx.autograd.Function at import: loaded on first use only, so that
+    # autograd subclasses mx.autograd.Function, operators registers with MXNet: loaded on first
+    # use only, so that
     # `import bridge_cffi` works without MXNet (and says what to install when it is used).
     if name == "differentiable":
         from bridge_cffi.stack import require
@@ -35,6 +36,13 @@ def __getattr__(name: str) -> Any:
         from bridge_cffi.autograd import differentiable
 
         return differentiable
+    if name in ("register_op", "RegisteredOp"):
+        from bridge_cffi.stack import require
+
+        require("mxnet", f"bridge_cffi.{name}")
+        from bridge_cffi import operators
+
+        return getattr(operators, name)
     raise AttributeError(f"module 'bridge_cffi' has no attribute {name!r}")
 
 
@@ -52,6 +60,8 @@ __all__ = [
     "differentiable",
     "load_c_kernel",
     "read_counters",
+    "register_op",
+    "RegisteredOp",
     "wait_until_released",
     "synchronize",
     "to_mxnet_func",

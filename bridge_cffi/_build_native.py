@@ -43,8 +43,19 @@ def _libc_has_dl() -> bool:
     return (major, minor) >= (2, 34)
 
 
+#: Callbacks into Python that C calls at graph-build time only (an operator's shape and type
+#: rules, see csrc/custom_op_mxnet.c); never on an engine thread. Implemented by
+#: bridge_cffi.operators with ffi.def_extern.
+PYTHON_CALLBACKS = """
+extern "Python" int32_t bridge_py_infer_shape(void*, int32_t, const char**, const char**, int32_t,
+                                              const int32_t*, const int64_t*, int32_t, int32_t*,
+                                              int64_t*, char*);
+extern "Python" int32_t bridge_py_infer_type(void*, int32_t, const char**, const char**, int32_t,
+                                             int32_t*, int32_t, int32_t*, char*);
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(read_cdef())
+ffibuilder.cdef(read_cdef() + PYTHON_CALLBACKS)
 ffibuilder.set_source(
     "bridge_cffi._native",
     '#include "bridge_runtime.h"\n',

@@ -268,6 +268,11 @@ def _wrong_type_message(position: int, value: Any) -> str:
         hint = "; pass arrays as mx.nd.array(...), not Python sequences"
     elif value is None:
         hint = "; None is not a value the function can receive"
+    elif kind.__module__.startswith("mxnet.symbol"):
+        hint = (
+            "; a bridged function runs on arrays: to use it in Symbol graphs and hybridized "
+            "blocks, make it an operator with bridge_cffi.register_op"
+        )
     shown = f"{kind.__module__}.{kind.__qualname__}"
     return f"argument {position}: expected {_ACCEPTED}, got {shown}{hint}"
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from mxnet.ndarray import NDArray
-from mxnet.ndarray import empty as _nd_empty
 
 try:  # mx.np arrived in MXNet 1.6; older MXNet only has mx.nd arrays.
     from mxnet.numpy import empty as _numpy_empty
@@ -39,6 +38,7 @@ except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix ce
 from bridge_cffi.bridged_function import BridgedFunction, _normalise_const_loc
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
 from bridge_cffi.kernels import Kernel, from_tvmffi_function
+from bridge_cffi.mxnet_alloc import dtype_flag, nd_empty
 
 # Access kinds of a parameter, as reported by :func:`analyse`.
 READ = "read"  # only loaded: const
@@ -322,6 +322,7 @@ class _OutputPlan:
     param: Parameter
     dims: tuple[tuple[int, Any], ...]
     np_dtype: Any
+    mx_flag: int  # MXNet's dtype flag of np_dtype
 
 
 class InferredFunction(BridgedFunction):
@@ -372,7 +373,12 @@ class InferredFunction(BridgedFunction):
             )
         self._input_plans = tuple(plans)
         self._output_plans = tuple(
-            _OutputPlan(p, tuple(_dim_plan(d) for d in p.shape), mxnet_dtype(p.dtype))
+            _OutputPlan(
+                p,
+                tuple(_dim_plan(d) for d in p.shape),
+                mxnet_dtype(p.dtype),
+                dtype_flag(mxnet_dtype(p.dtype)),
+            )
             for p in outputs
         )
         self._n_full = len(parameters)
@@ -413,14 +419,24 @@ class InferredFunction(BridgedFunction):
         BridgedFunction.__call__(self, *full)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def _allocate_outputs(self, args: tuple[Any, ...]) -> list[Any]:
-        # The hot path does only cheap work: messages are formatted when something is wrong.
+    @property
+    def input_dtypes(self) -> tuple[Any, ...]:
+        """Per argument of a call without outputs: the buffer's numpy dtype, None for a scalar."""
+        return tuple(plan.np_dtype for plan in self._input_plans)
+
+    @property
+    def output_dtypes(self) -> tuple[Any, ...]:
+        """The numpy dtype of each output, in parameter order."""
+        return tuple(out.np_dtype for out in self._output_plans)
+
+    def output_shapes(self, inputs: Sequence[Any]) -> list[tuple[int, ...]]:
+        """The output shapes of a call without outputs whose arguments are ``inputs``: a shape
+        tuple for each buffer argument, the value for each scalar one. Raises naming the
+        argument when a shape disagrees with the PrimFunc's."""
         bindings: dict[int, int] = {}
         bound_by: dict[int, tuple[_InputPlan, int]] = {}
-        first_array = None
-        use_np = False
         for plan in self._input_plans:
-            value = args[plan.call_position]
+            value = inputs[plan.call_position]
             if plan.np_dtype is None:  # a scalar
                 if (
                     plan.binds_scalar
@@ -431,16 +447,7 @@ class InferredFunction(BridgedFunction):
                     bindings[key] = int(value)
                     bound_by[key] = (plan, -1)
                 continue
-            if not isinstance(value, NDArray):
-                raise BridgeTypeError(
-                    f"{_label(plan)}: expected an mx.nd.NDArray or mx.np.ndarray for the buffer "
-                    f"{plan.param.name}, got {type(value).__module__}.{type(value).__qualname__}"
-                )
-            if first_array is None:
-                first_array = value
-            if not use_np and isinstance(value, _NumpyArray):
-                use_np = True
-            shape = value.shape
+            shape = value
             if len(shape) != len(plan.dims):
                 raise BridgeValueError(
                     f"{_label(plan)}: expected {len(plan.dims)} dimensions "
@@ -463,14 +470,7 @@ class InferredFunction(BridgedFunction):
                         f"{_label(plan)}: dimension {axis} must be {payload} "
                         f"{_show_shape(plan.param.shape)}, got shape {shape}"
                     )
-            if value.dtype != plan.np_dtype:
-                raise BridgeTypeError(
-                    f"{_label(plan)}: the buffer {plan.param.name} holds {plan.param.dtype}, got "
-                    f"an array of {dtype_name(value.dtype)}"
-                )
-        ctx = first_array.context if first_array is not None else self._default_ctx
-        empty = _numpy_empty if use_np else _nd_empty
-        outputs = []
+        shapes = []
         for out in self._output_plans:
             shape = tuple(
                 payload
@@ -487,8 +487,44 @@ class InferredFunction(BridgedFunction):
                 )
             if any(size < 0 for size in shape):
                 raise BridgeValueError(f"{_what(out)}: computed a negative shape {shape}")
-            outputs.append(empty(shape, dtype=out.np_dtype, ctx=ctx))
-        return outputs
+            shapes.append(shape)
+        return shapes
+
+    def _allocate_outputs(self, args: tuple[Any, ...]) -> list[Any]:
+        # The hot path does only cheap work: messages are formatted when something is wrong.
+        first_array = None
+        use_np = False
+        inputs: list[Any] = list(args)
+        for plan in self._input_plans:
+            if plan.np_dtype is None:  # a scalar
+                continue
+            value = args[plan.call_position]
+            if not isinstance(value, NDArray):
+                raise BridgeTypeError(
+                    f"{_label(plan)}: expected an mx.nd.NDArray or mx.np.ndarray for the buffer "
+                    f"{plan.param.name}, got {type(value).__module__}.{type(value).__qualname__}"
+                )
+            if first_array is None:
+                first_array = value
+            if not use_np and isinstance(value, _NumpyArray):
+                use_np = True
+            inputs[plan.call_position] = value.shape
+            if value.dtype != plan.np_dtype:
+                raise BridgeTypeError(
+                    f"{_label(plan)}: the buffer {plan.param.name} holds {plan.param.dtype}, got "
+                    f"an array of {dtype_name(value.dtype)}"
+                )
+        ctx = first_array.context if first_array is not None else self._default_ctx
+        shapes = self.output_shapes(inputs)
+        if use_np:
+            return [
+                _numpy_empty(shape, dtype=out.np_dtype, ctx=ctx)
+                for shape, out in zip(shapes, self._output_plans)
+            ]
+        return [
+            nd_empty(shape, out.np_dtype, out.mx_flag, ctx)
+            for shape, out in zip(shapes, self._output_plans)
+        ]
 
 
 def _label(plan: _InputPlan) -> str:

@@ -31,6 +31,8 @@ typedef struct {
   /* optional: NULL when absent (then errors of operations writing no array are recorded) */
   int (*MXNDArrayCreateEx)(const uint32_t* shape, uint32_t ndim, int dev_type, int dev_id,
                            int delay_alloc, int dtype, void** out);
+  /* optional: NULL when absent (then bridge_op_register refuses) */
+  int (*MXCustomOpRegister)(const char* op_type, void* creator);
   /* libstdc++'s std::__throw_runtime_error, as MXNet's own dependency tree resolves it. */
   void (*throw_runtime_error)(const char* message);
 } mx_symbols;
@@ -194,6 +196,16 @@ int32_t bridge_signature_check(const bridge_signature* signature, const bridge_a
 
 /* bridge_mxnet_push, checking the call against `signature` (when not NULL) after the
  * consumer's own validation and before the push. */
+/* Run `kernel` now on this thread, for a caller that holds the arrays' dependencies (see
+ * engine_mxnet.c); CPU arrays only; nothing is pushed or thrown. */
+int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
+                             const uint8_t* written, int32_t num_args, const char* name,
+                             char* error);
+/* Invoke `kernel` now on DLTensors built from MXNet's arrays (aligned and staged as for pushed
+ * calls; the tensors are modified in place). */
+int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uint8_t* written,
+                              int32_t num_args, DLDevice device, void* stream, const char* name,
+                              char* error);
 int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
                                   const uint8_t* written, int32_t num_args, int32_t priority,
                                   const char* name, const bridge_signature* signature,

@@ -197,6 +197,74 @@ typedef struct {
   int64_t views_staged; /* misaligned views copied through an aligned buffer */
 } bridge_counters;
 void bridge_read_counters(bridge_counters* out);
+
+/* ---- MXNet operators driven from C (custom_op_mxnet.c, through MXCustomOpRegister) ---- */
+/* Most dimensions an operator's output may have. */
+#define BRIDGE_OP_MAX_DIMS 16
+/* Where one kernel parameter comes from: an array of MXNet's callback (`index` into the
+ * callback's array list) or one of the operator's scalar attributes (`index` into them). */
+typedef struct {
+  int32_t is_scalar;
+  int32_t index;
+} bridge_op_slot;
+/* One direction of an operator: its kernel (NULL: none) and where each parameter comes from. */
+typedef struct {
+  bridge_kernel* kernel;
+  int32_t num_slots;
+  const bridge_op_slot* slots;
+} bridge_op_call;
+/* Output shapes and dtypes at graph-build time, computed by the registering code. `context`
+ * is the spec's; keys/values are the node's attributes as MXNet keeps them (strings). Input
+ * i has in_ndims[i] extents in in_dims[i * BRIDGE_OP_MAX_DIMS ..]; fill the outputs likewise.
+ * Return 0, or nonzero with a message in `error` (BRIDGE_ERROR_CAPACITY bytes). */
+typedef int32_t (*bridge_op_shape_fn)(void* context, int32_t num_attrs, const char** keys,
+                                      const char** values, int32_t num_inputs,
+                                      const int32_t* in_ndims, const int64_t* in_dims,
+                                      int32_t num_outputs, int32_t* out_ndims, int64_t* out_dims,
+                                      char* error);
+/* Likewise for dtypes (MXNet dtype flags; -1 for one not known yet): fill the outputs, and the
+ * inputs still unknown where the rule knows them (MXNet infers graphs in both directions). */
+typedef int32_t (*bridge_op_type_fn)(void* context, int32_t num_attrs, const char** keys,
+                                     const char** values, int32_t num_inputs,
+                                     int32_t* in_types, int32_t num_outputs,
+                                     int32_t* out_types, char* error);
+/* Which arrays the backward reads: group 0 an output's gradient, 1 an input, 2 an output. */
+typedef struct {
+  int32_t group;
+  int32_t index;
+} bridge_op_dependency;
+/* An operator as bridge_op_register takes it; everything is copied. */
+typedef struct {
+  const char* name;
+  int32_t num_inputs;
+  int32_t num_outputs;
+  int32_t num_scalars;
+  const char** input_names;
+  const char** output_names;
+  const char** scalar_names;
+  const int32_t* scalar_kinds; /* BRIDGE_ARG_INT, _FLOAT or _BOOL */
+  bridge_op_call forward;
+  bridge_op_call backward; /* kernel NULL: not differentiable */
+  int32_t num_backward_dependencies;
+  const bridge_op_dependency* backward_dependencies;
+  void* context;
+  bridge_op_shape_fn infer_shape;
+  bridge_op_type_fn infer_type;
+} bridge_op_spec;
+/* How MXNet reaches an operator. Through MXCustomOpRegister (MXNet 1.5.1 and later): it is
+ * mx.nd.Custom / mx.sym.Custom with op_type its name, forward and backward run in C on MXNet's
+ * custom-operator worker. As an extension library's operator (MXLoadLib, whose C interface
+ * this extension implements for MX_LIBRARY_VERSION 11, MXNet 1.9): a native operator of its
+ * name, run in C inside MXNet's own engine operation; registered once MXNet loads this
+ * extension as a library (mx.library.load), which registers every operator still pending. */
+#define BRIDGE_OP_ROUTE_CUSTOM_OP 1
+#define BRIDGE_OP_ROUTE_EXTENSION_LIBRARY 2
+/* Register `spec` under spec->name, reached by `route`; everything is copied. */
+int32_t bridge_op_register(const bridge_op_spec* spec, int32_t route, char* error);
+/* The MX_LIBRARY_VERSION whose extension-library interface this extension implements. */
+int32_t bridge_extension_library_version(void);
+/* Whether this MXNet lets the bridge register operators (MXCustomOpRegister is exported). */
+int32_t bridge_op_supported(void);
 /* BRIDGE_CDEF_END runtime */
 
 #endif /* BRIDGE_CFFI_RUNTIME_H_ */

@@ -449,6 +449,84 @@ static void op_run(void* run_context, void* param) {
   }
 }
 
+/*
+ * Run a kernel now, on the calling thread, for a caller that already holds the arrays'
+ * dependencies: MXNet's custom-operator worker runs an operator's forward while the
+ * operator's own engine operation is pending, so its arrays are ready and nothing else can
+ * touch them. The same DLPack, bool and staging steps as an engine run apply; nothing is
+ * pushed and nothing is thrown (the caller reports a failure its own way). CPU only: the
+ * custom-operator worker has no device stream.
+ */
+int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
+                             const uint8_t* written, int32_t num_args, const char* name,
+                             char* error) {
+  pending_op* op = op_alloc(num_args, name);
+  if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one call");
+  op->kernel = kernel; /* borrowed: the caller keeps it alive for the call */
+  op->device_type = MX_DEV_CPU;
+  op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
+  for (int32_t i = 0; i < num_args; ++i) {
+    op->args[i] = args[i]; /* borrowed handles: the caller owns them */
+    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
+  }
+  atomic_fetch_add(&g_ops_run, 1);
+  DLDevice device = {DL_CPU, 0};
+  int32_t status = take_dlpack(op, error);
+  if (status == BRIDGE_OK) {
+    status = kernel->invoke(kernel, op->call_args, num_args, device, NULL, error);
+    if (status != BRIDGE_OK) {
+      if (error[0] == '\0') {
+        snprintf(error, BRIDGE_ERROR_CAPACITY, "the kernel reported an error without a message");
+      }
+      char called_with[320];
+      called_with[0] = '\0';
+      describe_call(op, called_with, sizeof called_with);
+      error[BRIDGE_ERROR_CAPACITY - 1] = '\0'; /* a kernel's message need not end */
+      size_t used = strlen(error);
+      snprintf(error + used, BRIDGE_ERROR_CAPACITY - used, "%s", called_with);
+    }
+    unstage_views(op, status == BRIDGE_OK);
+    delete_managed(op, num_args);
+  }
+  free(op);
+  return status;
+}
+
+/*
+ * Invoke a kernel now on DLTensors the caller built from MXNet's own arrays (an operator's
+ * FCompute inside MXNet's engine operation, see mxnet_extension_library.c): `data` may point
+ * anywhere in a view; it is aligned down with the rest in byte_offset, and misaligned CPU
+ * views are staged for kernels that need byte_offset 0, as for pushed calls.
+ */
+int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uint8_t* written,
+                              int32_t num_args, DLDevice device, void* stream, const char* name,
+                              char* error) {
+  pending_op* op = op_alloc(num_args, name);
+  if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one call");
+  op->kernel = kernel; /* borrowed */
+  op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
+  int32_t status = BRIDGE_OK;
+  for (int32_t i = 0; i < num_args && status == BRIDGE_OK; ++i) {
+    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
+    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    DLTensor* tensor = args[i].value.v_tensor;
+    align_data_pointer(tensor);
+    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == DL_CPU) {
+      status = stage_view(tensor, &op->staged[i], error);
+    }
+  }
+  if (status == BRIDGE_OK) {
+    atomic_fetch_add(&g_ops_run, 1);
+    status = kernel->invoke(kernel, args, num_args, device, stream, error);
+    if (status != BRIDGE_OK && error[0] == '\0') {
+      snprintf(error, BRIDGE_ERROR_CAPACITY, "the kernel reported an error without a message");
+    }
+  }
+  unstage_views(op, status == BRIDGE_OK);
+  free(op);
+  return status;
+}
+
 /* ---- push-time validation ---- */
 
 const char* mx_dtype_name(int dtype) {

@@ -27,6 +27,7 @@ int32_t bridge_mxnet_bind(const char* library_path, char* error) {
   BRIDGE_BIND(table, library, MXNDArrayGetContext, true);
   BRIDGE_BIND(table, library, MXNDArrayCreateEx, false);
   BRIDGE_BIND(table, library, MXNDArrayGetShape, false);
+  BRIDGE_BIND(table, library, MXCustomOpRegister, false);
   /* dlsym through MXNet's handle searches MXNet and its dependencies, so this finds the
    * libstdc++ (or static copy) whose std::exception MXNet's engine catches. */
   void* thrower = bridge_resolve(library, "_ZSt21__throw_runtime_errorPKc");

@@ -16,14 +16,19 @@ from tvm import te
 import bridge_cffi
 
 
-def build_scaled_add() -> tvm.runtime.Module:
-    """Compile z = (x + y) * scale for float32 vectors of any length, for the CPU."""
+def scaled_add_prim_func() -> tvm.tir.PrimFunc:
+    """z = (x + y) * scale for float32 vectors of any length, un-built: args (x, y, z, scale)."""
     n = te.var("n")
     x = te.placeholder((n,), name="x", dtype="float32")
     y = te.placeholder((n,), name="y", dtype="float32")
     scale = te.var("scale", dtype="float32")
     z = te.compute((n,), lambda i: (x[i] + y[i]) * scale, name="z")
-    return tvm.build(te.create_prim_func([x, y, z, scale]), target="llvm")
+    return te.create_prim_func([x, y, z, scale])
+
+
+def build_scaled_add() -> tvm.runtime.Module:
+    """Compile z = (x + y) * scale for float32 vectors of any length, for the CPU."""
+    return tvm.build(scaled_add_prim_func(), target="llvm")
 
 
 def main() -> int:

@@ -105,6 +105,7 @@ def test_python_m_abi_checks_exits_0_for_the_real_wheels(module_report: tuple[in
         "bridge-async": "ok",
         "bridge-recorded-errors": "ok",
         "legacy-mxtvmbridge": "unsafe",
+        "bridge-operators": "ok",
     }
 
 

@@ -18,9 +18,16 @@ def test_benchmark_quick_run_prints_every_target() -> None:
                   "2^22: bridge / direct TVM", "2^22: push / kernel run time",
                   "two threads / one thread throughput",
                   "2^20: staging / one memcpy of the view",
-                  "2^22: staging / one memcpy of the view"):
+                  "2^22: staging / one memcpy of the view",
+                  "op(x, y) / f(x, y, z) at n=20",
+                  "hybridized block, batch 1: bridged / native",
+                  "hybridized block, batch 256: bridged / native"):
         assert re.search(re.escape(label) + r"\s+\d+\.\d+\s+target", out), label
     assert "(e) training example" in out
+    assert re.search(r"\(h\) register_op \((extension_library|custom_op) route\)", out)
+    assert re.search(r"batch 256\s+native\s+\d+\.\d+\s+bridged\s+\d+\.\d+", out)
+    assert re.search(r"\(g\) dist_sync job, 2 workers.*bridged update \d+\.\d+\s+MXNet Adam "
+                     r"update \d+\.\d+", out)
     assert "cores busy" in out
     assert re.search(r"n=20\s+aligned\s+\d+\.\d+\s+misaligned \(staged\)\s+\d+\.\d+", out)
     for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops", "sync_dlpack", "direct_tvm"):

@@ -471,7 +471,7 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
   }
   atomic_fetch_add(&g_ops_run, 1);
   DLDevice device = {DL_CPU, 0};
-  int32_t status = take_dlpack(op, error);
+  int32_t status = take_dlpack(op, NULL, error);
   if (status == BRIDGE_OK) {
     status = kernel->invoke(kernel, op->call_args, num_args, device, NULL, error);
     if (status != BRIDGE_OK) {
@@ -485,7 +485,7 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
       size_t used = strlen(error);
       snprintf(error + used, BRIDGE_ERROR_CAPACITY - used, "%s", called_with);
     }
-    unstage_views(op, status == BRIDGE_OK);
+    unstage_views(op, status == BRIDGE_OK, NULL);
     delete_managed(op, num_args);
   }
   free(op);
@@ -522,7 +522,7 @@ int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uin
       snprintf(error, BRIDGE_ERROR_CAPACITY, "the kernel reported an error without a message");
     }
   }
-  unstage_views(op, status == BRIDGE_OK);
+  unstage_views(op, status == BRIDGE_OK, NULL);
   free(op);
   return status;
 }

@@ -2,7 +2,8 @@
 
 Started by ``examples/distributed_training.py``, once per worker of a ``dist_sync`` job (with
 ``DMLC_*`` set by the launcher) and once on its own with ``--kvstore device`` for the
-single-process reference. Each worker trains the model of ``examples/training_step.py`` on its
+single-process reference. Each worker trains the model of ``examples/training_step.py`` (by
+default with ``--activation swish``: a bridged TVM operator after each hidden layer) on its
 slice of every global batch: ``gluon.Trainer(..., update_on_kvstore=False)`` sums the gradients
 of all workers through the kvstore (push/pull), and the update runs locally on every worker as
 ``BridgedAdam``'s fused TVM kernels through the bridge. Then, for the benchmark row, it times
@@ -24,7 +25,7 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
-from training_step import BridgedAdam, make_data, make_model
+from training_step import ACTIVATIONS, BridgedAdam, BridgedSwish, make_data, make_model
 
 import bridge_cffi
 
@@ -97,7 +98,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     hyper = {"learning_rate": args.learning_rate, "beta1": 0.9, "beta2": 0.999,
              "epsilon": 1e-8, "wd": args.wd}
     x, y = make_data(args.seed)
-    net = make_model(args.seed, hidden=args.hidden)
+    net = make_model(args.seed, hidden=args.hidden, activation=args.activation)
     params = net.collect_params()
     trainer = gluon.Trainer(params, "adam", dict(hyper), kvstore=kv, update_on_kvstore=False)
     broadcast_initial_params(trainer)
@@ -137,6 +138,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "kvstore": kv.type,
         "steps": args.steps,
         "bridged_arrays": len(bridged.params),
+        "activation": args.activation,
+        # Each runs the swish kernel once per forward and its gradient kernel once per backward.
+        "operator_layers": sum(isinstance(block, BridgedSwish) for block in net),
         "step_loss_sums": [float(loss.asscalar()) for loss in losses],
         "final_loss": final_loss,
         "counters_before": before,
@@ -156,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="swish")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--wd", type=float, default=1e-4)
     parser.add_argument("--timing-rounds", type=int, default=0)

@@ -122,13 +122,46 @@ def make_data(seed: int, samples: int = 2048, features: int = 16) -> tuple[np.nd
     return x, y.astype("float32")
 
 
-def make_model(seed: int, features: int = 16, hidden: int = 64) -> gluon.nn.HybridSequential:
-    """A three-layer MLP with deterministic initial weights."""
+#: Activations ``make_model`` offers: MXNet's relu, or the TVM swish of
+#: ``examples/hybrid_operator.py`` registered as an MXNet operator through the bridge.
+ACTIVATIONS = ("relu", "swish")
+
+#: swish(x) = x * sigmoid(SWISH_BETA * x); beta 1 is the common SiLU.
+SWISH_BETA = 1.0
+
+
+class BridgedSwish(gluon.HybridBlock):  # type: ignore[misc]
+    """The activation ``x * sigmoid(beta * x)`` as the bridged operator ``F.bridge.swish``."""
+
+    def __init__(self, beta: float = SWISH_BETA, **kwargs: Any) -> None:
+        # Imported here: the relu model and its callers need neither the operator nor its file.
+        from hybrid_operator import register_swish
+
+        register_swish()
+        super().__init__(**kwargs)
+        self._beta = beta
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 - Gluon's name
+        """One bridged operator call (forward; its TVM gradient kernel on backward)."""
+        return F.bridge.swish(x, beta=self._beta)
+
+
+def make_model(seed: int, features: int = 16, hidden: int = 64,
+               activation: str = "relu") -> gluon.nn.HybridSequential:
+    """A three-layer MLP with deterministic initial weights; its two hidden layers use
+    ``activation``, one of :data:`ACTIVATIONS` (``"swish"``: a bridged operator each)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
     mx.random.seed(seed)
     net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(hidden, activation="relu", in_units=features),
-            gluon.nn.Dense(hidden, activation="relu", in_units=hidden),
-            gluon.nn.Dense(1, in_units=hidden))
+    if activation == "relu":
+        net.add(gluon.nn.Dense(hidden, activation="relu", in_units=features),
+                gluon.nn.Dense(hidden, activation="relu", in_units=hidden),
+                gluon.nn.Dense(1, in_units=hidden))
+    else:
+        net.add(gluon.nn.Dense(hidden, in_units=features), BridgedSwish(),
+                gluon.nn.Dense(hidden, in_units=hidden), BridgedSwish(),
+                gluon.nn.Dense(1, in_units=hidden))
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True)
     return net

@@ -1,5 +1,6 @@
-"""The distributed example: the bridged Adam on every worker of a dist_sync job (2 workers and
-1 server on loopback) against kvstore="device" in one process, and the job's own stopping when
+"""The distributed example: the MLP with the bridged swish operator as its hidden activation and
+the bridged Adam on every worker of a dist_sync job (2 workers and 1 server on loopback) against
+kvstore="device" in one process, and the job's own stopping when
 a role dies or hangs. Each case runs the README's command in a subprocess with a timeout."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from conftest import REPO
 EXAMPLE = REPO / "examples" / "distributed_training.py"
 STEPS = 100
 ARRAYS = 6  # weights and biases of the three Dense layers, one bridged update each per step
+SWISH_LAYERS = 2  # the swish after each hidden Dense: one forward and one backward kernel a step
 
 
 def run_example(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -72,9 +74,21 @@ def test_loss_matches_the_single_process_run_of_the_same_batches(
 def test_bridged_update_ran_on_every_worker_once_per_array_and_step(
         job: tuple[Any, dict[str, Any]]) -> None:
     _, report = job
-    assert report["expected_bridged_ops"] == STEPS * ARRAYS
-    assert report["bridged_ops_by_worker"] == [STEPS * ARRAYS] * 2
-    assert report["reference_bridged_ops"] == STEPS * ARRAYS
+    assert report["expected_bridged_updates"] == STEPS * ARRAYS
+    assert report["bridged_updates_by_worker"] == [STEPS * ARRAYS] * 2
+    assert report["reference_bridged_updates"] == STEPS * ARRAYS
+
+
+def test_bridged_operator_ran_forward_and_backward_on_every_worker(
+        job: tuple[Any, dict[str, Any]]) -> None:
+    done, report = job
+    # The README's command trains the swish model: no --activation given.
+    assert "--activation" not in done.args and "(bridged swish)" in done.stdout
+    assert report["activation"] == "swish" and report["operator_layers"] == SWISH_LAYERS
+    expected = STEPS * 2 * SWISH_LAYERS
+    assert report["expected_operator_runs"] == expected
+    assert report["operator_runs_by_worker"] == [expected] * 2
+    assert report["reference_operator_runs"] == expected
 
 
 def test_step_time_is_measured_for_both_updates_on_every_worker(

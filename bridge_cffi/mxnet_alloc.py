@@ -26,7 +26,9 @@ _UINT_ARRAYS = [ctypes.c_uint * ndim for ndim in range(33)]
 
 def dtype_flag(dtype: Any) -> int:
     """MXNet's dtype flag for a numpy dtype (computed once per output plan)."""
-    return int(_DTYPE_NP_TO_MX[np.dtype(dtype).type])
+    dtype = np.dtype(dtype)
+    # MXNet keys its table by scalar type, except bfloat16: a structured dtype it keys as is.
+    return int(_DTYPE_NP_TO_MX.get(dtype.type, _DTYPE_NP_TO_MX.get(dtype, -1)))
 
 
 def nd_empty(shape: tuple[int, ...], dtype: Any, flag: int, ctx: Any) -> NDArray:
@@ -35,7 +37,7 @@ def nd_empty(shape: tuple[int, ...], dtype: Any, flag: int, ctx: Any) -> NDArray
     for extent in shape:
         size *= extent
     ndim = len(shape)
-    if size >= _SMALL or ndim >= len(_UINT_ARRAYS):
+    if size >= _SMALL or ndim >= len(_UINT_ARRAYS) or flag < 0:
         return _mx_empty(shape, dtype=dtype, ctx=ctx)
     handle = NDArrayHandle()
     check_call(

@@ -49,9 +49,13 @@ ASAN_TESTS ?= tests/test_bridge_aliasing.py tests/test_bridge_bad_inputs.py \
 ASAN_FUZZ_OPS ?= 2000
 ASAN_EXAMPLES ?= 150
 ASAN_RUNTIME = $(shell $${CC:-gcc} -print-file-name=libasan.so) $(shell $${CC:-gcc} -print-file-name=libubsan.so)
+# Every sanitizer report, from pytest or from any interpreter a test starts (a child's stderr is
+# often captured by its test and never shown), is written to $(ASAN_REPORTS).<pid>: after the
+# tests that directory must be empty. The canary's report lands there too, which shows it works.
+ASAN_REPORTS = $(ASAN_DIR)/reports/report
 ASAN_ENV = LD_PRELOAD="$(ASAN_RUNTIME)" \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(ASAN_TREE) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0:log_path=$(ASAN_REPORTS) \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_REPORTS) PYTHONPATH=$(ASAN_TREE) \
 	BRIDGE_CFFI_FUZZ_OPS=$(ASAN_FUZZ_OPS) BRIDGE_CFFI_HYPOTHESIS_EXAMPLES=$(ASAN_EXAMPLES)
 
 .PHONY: asan
@@ -64,8 +68,13 @@ asan: $(STAMP)
 	readelf -d $(ASAN_TREE)/bridge_cffi/_native*.so | grep -q libasan
 	readelf -d $(ASAN_TREE)/bridge_cffi/_native*.so | grep -q libubsan
 	# Canary: an overflow planted through the extension must be caught, in the copy's module.
+	rm -rf $(dir $(ASAN_REPORTS)) && mkdir -p $(dir $(ASAN_REPORTS))
 	cd $(ASAN_TREE) && ! $(ASAN_ENV) $(CURDIR)/$(VPY) tests/reliability_asan_canary.py \
 		> $(ASAN_DIR)/canary.log 2>&1
 	grep -q "extension: $(ASAN_TREE)/bridge_cffi/" $(ASAN_DIR)/canary.log
+	cat $(ASAN_REPORTS).* >> $(ASAN_DIR)/canary.log && rm -f $(ASAN_REPORTS).*
 	grep -q "AddressSanitizer: heap-buffer-overflow" $(ASAN_DIR)/canary.log
 	cd $(ASAN_TREE) && $(ASAN_ENV) $(CURDIR)/$(VPY) -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+	# A report from any process of the run fails the target, even one whose test passed.
+	@if ls $(ASAN_REPORTS).* > /dev/null 2>&1; then cat $(ASAN_REPORTS).* >&2; \
+		echo "sanitizer reports in $(dir $(ASAN_REPORTS))" >&2; exit 1; fi

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import mxnet
 import pytest
+# The deadlock watchdog (pyproject.toml's `timeout`): imported here so that an environment
+# without it fails at collection instead of running every test with no timeout.
+import pytest_timeout  # noqa: F401
 
 import bridge_cffi
 from packaging.version import Version

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
+from abi_checks.api import check_bridge
 from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
 from bridge_cffi.errors import BridgeLibraryError
-from bridge_cffi.library_binding import check_mxnet_supported, mapped_library_path
+from bridge_cffi.library_binding import (
+    check_mxnet_supported,
+    mapped_library_path,
+    mxnet_version_code,
+)
 from conftest import run_python
 
 PARTIAL_MXNET = """
@@ -38,9 +45,12 @@ def test_bound_libraries_are_the_ones_python_loaded() -> None:
     import mxnet
     import tvm_ffi
 
-    assert tvm_ffi.__version__
+    # The bridge binds the files /proc/self/maps shows: they must be the very files the two
+    # packages' own ctypes handles opened (a second copy would be a second runtime).
     assert mapped_library_path("libmxnet") == mxnet.base._LIB._name
-    assert mapped_library_path("libtvm_ffi") is not None
+    tvm_ffi_path = mapped_library_path("libtvm_ffi")
+    assert tvm_ffi_path is not None and os.path.samefile(tvm_ffi_path, tvm_ffi.LIB._name)
+    assert mapped_library_path("libnot_loaded_by_anyone") is None
 
 
 def test_missing_symbol_is_named_with_the_library_path(tmp_path: Path) -> None:
@@ -92,10 +102,30 @@ def test_bridge_refuses_with_the_probes_reasons(tmp_path: Path) -> None:
         check_mxnet_supported(str(library), 10500)
 
 
+def _installed_mxnet_version_code() -> int:
+    """MXGetVersion's code, asked of the installed libmxnet through MXNet's own ctypes handle."""
+    import mxnet
+
+    code = ctypes.c_int()
+    assert mxnet.base._LIB.MXGetVersion(ctypes.byref(code)) == 0
+    return code.value
+
+
 def test_installed_mxnet_passes_the_probes_checks() -> None:
     import mxnet
 
-    check_mxnet_supported(mxnet.base._LIB._name, 10901)
+    path, code = mxnet.base._LIB._name, _installed_mxnet_version_code()
+    # The code is the installed library's (the matrix runs other MXNet versions too), read the
+    # same way through the bridge's C binding, and it decodes to the package's version.
+    assert mxnet_version_code() == code
+    assert decode_mxnet_version(code) == Version(mxnet.__version__)
+    result = check_bridge(path, code)
+    assert (result.blockers, result.warnings) == ([], [])
+    check_mxnet_supported(path, code)  # the bridge's own refusal path lets it through
+    # The same file is refused under MXGetVersion's code for 1.5.0: the check reads the version
+    # it is given, so the pass above is about this library's version, not a constant.
+    with pytest.raises(BridgeLibraryError, match="#15774"):
+        check_mxnet_supported(path, 10500)
 
 
 def test_without_a_loaded_cuda_driver_gpu_arrays_are_refused_with_the_reason() -> None:

@@ -213,6 +213,8 @@ int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
 
 /* A malloc'ed copy of `text`, or NULL when out of memory. */
 char* bridge_copy_string(const char* text);
+/* The kernel's name, or the bridge's default when the kernel left it NULL (protocol.h allows). */
+const char* bridge_kernel_shown_name(const bridge_kernel* kernel);
 
 /* True when an engine error was recorded and not yet taken (cheap: one atomic load). */
 bool bridge_recorded_error_pending(void);

@@ -34,7 +34,7 @@ int32_t bridge_call_plan_new(bridge_kernel* kernel, const char* const_flags,
                              bridge_call_plan** out, char* error) {
   if (kernel == NULL) return bridge_fail(error, BRIDGE_E_VALUE, "kernel is NULL");
   if (num_const_flags < 0) num_const_flags = 0;
-  const char* shown = name ? name : kernel->name;
+  const char* shown = name ? name : bridge_kernel_shown_name(kernel);
   size_t name_size = strlen(shown) + 1;
   bridge_call_plan* plan = calloc(1, sizeof *plan + name_size + (size_t)num_const_flags);
   if (plan == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for a call plan");

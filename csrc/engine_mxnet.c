@@ -39,7 +39,6 @@ enum {
   MX_BFLOAT16 = 12
 };
 enum { MX_DEFAULT_STORAGE = 0 };
-enum { DL_CPU = 1, DL_CUDA = 2, DL_BOOL = 6 };
 
 /* A misaligned view handed to a kernel through an aligned copy (see stage_view). */
 typedef struct {
@@ -301,15 +300,15 @@ static int32_t take_dlpack(pending_op* op, void* stream, char* error) {
     /* MXNet exports its 1-byte bool as DLPack uint1, which misdescribes the storage; DLPack
      * (0.8+) and tvm-ffi spell a byte-sized bool as code 6 with 8 bits. */
     if (tensor->dtype.code == 1 && tensor->dtype.bits == 1) {
-      tensor->dtype.code = DL_BOOL;
+      tensor->dtype.code = kDLBool;
       tensor->dtype.bits = 8;
     }
     align_data_pointer(tensor);
-    bool device_staging = tensor->device.device_type == DL_CUDA && atomic_load(&g_cuda_bound) &&
+    bool device_staging = tensor->device.device_type == kDLCUDA && atomic_load(&g_cuda_bound) &&
                           g_cuda.cuMemAllocAsync != NULL;
     if (tensor->byte_offset != 0 && op->stage_misaligned &&
-        (tensor->device.device_type == DL_CPU || device_staging)) {
-      int32_t status = tensor->device.device_type == DL_CPU
+        (tensor->device.device_type == kDLCPU || device_staging)) {
+      int32_t status = tensor->device.device_type == kDLCPU
                            ? stage_view(tensor, &op->staged[i], error)
                            : stage_device_view(tensor, &op->staged[i], stream, error);
       if (status != BRIDGE_OK) {
@@ -399,7 +398,7 @@ static void op_run(void* run_context, void* param) {
   called_with[0] = '\0';
   atomic_fetch_add(&g_ops_run, 1);
   void* stream = NULL;
-  DLDevice device = {op->device_type == MX_DEV_GPU ? DL_CUDA : DL_CPU, op->device_id};
+  DLDevice device = {op->device_type == MX_DEV_GPU ? kDLCUDA : kDLCPU, op->device_id};
   int32_t status = BRIDGE_OK;
   if (op->device_type == MX_DEV_GPU) {
     /* Checked at push time too; the layout must be confirmed before it is dereferenced. */
@@ -470,7 +469,7 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
     op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
   }
   atomic_fetch_add(&g_ops_run, 1);
-  DLDevice device = {DL_CPU, 0};
+  DLDevice device = {kDLCPU, 0};
   int32_t status = take_dlpack(op, NULL, error);
   if (status == BRIDGE_OK) {
     status = kernel->invoke(kernel, op->call_args, num_args, device, NULL, error);
@@ -511,7 +510,7 @@ int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uin
     if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
     DLTensor* tensor = args[i].value.v_tensor;
     align_data_pointer(tensor);
-    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == DL_CPU) {
+    if (tensor->byte_offset != 0 && op->stage_misaligned && tensor->device.device_type == kDLCPU) {
       status = stage_view(tensor, &op->staged[i], error);
     }
   }
@@ -715,7 +714,7 @@ int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
   int32_t status = plan_dependencies(args, written, num_args, const_nds, &num_const, mutable_nds,
                                      &num_mutable, error);
   if (status != BRIDGE_OK) return status;
-  pending_op* op = op_alloc(num_args, name ? name : kernel->name);
+  pending_op* op = op_alloc(num_args, name ? name : bridge_kernel_shown_name(kernel));
   if (op == NULL) return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory for one operation");
   if (num_mutable == 0 && g_mx.MXNDArrayCreateEx != NULL) {
     /* MXNet keeps an operation's error on the variables it writes; that is how waits, and

@@ -36,9 +36,12 @@ int32_t bridge_kernel_check(const bridge_kernel* kernel, char* error) {
 }
 
 int32_t bridge_kernel_accepts_byte_offset(const bridge_kernel* kernel) {
-  return kernel->abi_minor >= 1 &&
-         kernel->struct_size >= offsetof(bridge_kernel, flags) + sizeof(uint32_t) &&
-         (kernel->flags & BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET) != 0;
+  return (BRIDGE_KERNEL_FLAGS(kernel) & BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET) != 0;
+}
+
+const char* bridge_kernel_shown_name(const bridge_kernel* kernel) {
+  /* protocol.h lets a kernel leave its name NULL; the Python side shows the same default. */
+  return kernel->name != NULL ? kernel->name : "c_kernel";
 }
 
 void bridge_kernel_retain(bridge_kernel* kernel) { kernel->retain(kernel); }

@@ -241,8 +241,9 @@ EXPORT int _opCallInferType(opaque_fn type, const char* const* keys, const char*
 
 /* DLPack dtypes of MXNet's dtype flags (lib_api.h's MXDType; bool is not among them). */
 static bool dl_dtype(int flag, DLDataType* out) {
-  static const DLDataType table[] = {
-      {2, 32, 1}, {2, 64, 1}, {2, 16, 1}, {1, 8, 1}, {0, 32, 1}, {0, 8, 1}, {0, 64, 1}};
+  static const DLDataType table[] = {{kDLFloat, 32, 1}, {kDLFloat, 64, 1}, {kDLFloat, 16, 1},
+                                     {kDLUInt, 8, 1},   {kDLInt, 32, 1},   {kDLInt, 8, 1},
+                                     {kDLInt, 64, 1}};
   if (flag < 0 || flag > 6) return false;
   *out = table[flag];
   return true;
@@ -289,7 +290,7 @@ EXPORT int _opCallFCompute(opaque_fn fcomp, const char* const* keys, const char*
   uint8_t written[n > 0 ? n : 1];
   DLTensor tensors[n > 0 ? n : 1];
   memset(written, 0, sizeof written);
-  DLDevice device = {1, 0}; /* kDLCPU */
+  DLDevice device = {kDLCPU, 0};
   for (int32_t i = 0; i < n; ++i) {
     const bridge_op_slot* slot = &call->slots[i];
     if (slot->is_scalar) {
@@ -306,7 +307,7 @@ EXPORT int _opCallFCompute(opaque_fn fcomp, const char* const* keys, const char*
       return fail(entry, direction, "an array has a dtype DLPack cannot express");
     }
     const char* kind = output ? out_dev_type[j] : in_dev_type[j];
-    tensor->device.device_type = strcmp(kind, "gpu") == 0 ? 2 : 1; /* kDLCUDA : kDLCPU */
+    tensor->device.device_type = strcmp(kind, "gpu") == 0 ? kDLCUDA : kDLCPU;
     tensor->device.device_id = output ? out_dev_id[j] : in_dev_id[j];
     tensor->data = output ? out_data[j] : in_data[j];
     tensor->ndim = output ? out_dims[j] : in_dims[j];
@@ -319,7 +320,7 @@ EXPORT int _opCallFCompute(opaque_fn fcomp, const char* const* keys, const char*
     args[i].value.v_tensor = tensor;
     written[i] = output;
   }
-  void* stream = device.device_type == 2 ? cuda_stream : NULL;
+  void* stream = device.device_type == kDLCUDA ? cuda_stream : NULL;
   int32_t status = bridge_invoke_tensors(call->kernel, args, written, n, device, stream,
                                          entry->name, error);
   if (status != BRIDGE_OK) return fail(entry, direction, error);

@@ -52,8 +52,12 @@ TypeRule = Callable[..., Sequence[Any]]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DTYPE_OF_FLAG = {flag: name for name, flag in MX_DTYPE_FLAGS.items()}
-#: Registered operators by name; each lives as long as the process (MXNet cannot unregister).
+#: Registered operators by name (the latest per name).
 _REGISTERED: dict[str, RegisteredOp] = {}
+#: Every operator ever registered: each lives as long as the process, since MXNet cannot
+#: unregister one and nodes built before a name was registered again still call back into
+#: their own operator's shape and type rules (through its cffi handle).
+_KEPT: list[RegisteredOp] = []
 #: Registration loads this extension into MXNet as a library: one at a time.
 _LOCK = threading.Lock()
 CUSTOM_OP = "custom_op"
@@ -655,6 +659,7 @@ def register_op(
     if name in _REGISTERED:
         logger.info("register_op: %s registered again; new nodes use the new kernel", name)
     _REGISTERED[name] = op
+    _KEPT.append(op)
     nd_space, sym_space = _namespace(namespace)
     setattr(nd_space, name, op.ndarray)
     setattr(sym_space, name, op.symbol)

@@ -310,3 +310,17 @@ def test_a_bridged_function_given_a_symbol_points_to_register_op() -> None:
                                         const_loc=[0, 1])
     with pytest.raises(bridge_cffi.BridgeTypeError, match="bridge_cffi.register_op"):
         bridged(mx.sym.var("x"), mx.sym.var("y"), mx.sym.var("z"), 1.0)
+
+
+@needs_tvm_0_27
+def test_a_name_registered_again_keeps_earlier_graphs_working() -> None:
+    import gc
+
+    first = bridge_cffi.register_op("test_registered_twice", scaled_add_prim_func())
+    graph = first(mx.sym.var("x"), mx.sym.var("y"), scale=2.0)
+    del first
+    gc.collect()
+    second = bridge_cffi.register_op("test_registered_twice", scaled_add_prim_func())
+    assert graph.infer_shape(x=(3,), y=(3,))[1] == [(3,)]
+    x = mx.nd.array(np.arange(3))
+    np.testing.assert_allclose(second(x, x, scale=2.0).asnumpy(), np.arange(3) * 4.0)

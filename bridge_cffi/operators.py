@@ -37,6 +37,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
+from mxnet.ndarray import NDArray
 
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.bridged_function import BridgedFunction, to_mxnet_func
@@ -79,6 +80,17 @@ class _Scalar:
             return text in ("True", "true", "1")
         return int(text) if self.kind == lib.BRIDGE_ARG_INT else float(text)
 
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is what this attribute takes (cheap: no message, no string)."""
+        kind = value.__class__
+        if self.kind == lib.BRIDGE_ARG_FLOAT:
+            return kind is float or (kind is not bool and isinstance(value, numbers.Real))
+        if self.kind == lib.BRIDGE_ARG_INT:
+            return kind is int or (
+                kind is not bool and kind is not np.bool_ and isinstance(value, numbers.Integral)
+            )
+        return kind is bool or kind is np.bool_
+
     def check(self, value: Any, op: str) -> str:
         """MXNet's string form of ``value``; raises naming the attribute when it is wrong."""
         if self.kind == lib.BRIDGE_ARG_BOOL:
@@ -94,6 +106,9 @@ class _Scalar:
             f"got {type(value).__name__} {value!r}"
         )
 
+
+_MISSING = object()
+_is_recording = mx.autograd.is_recording
 
 _KIND_NAMES = {lib.BRIDGE_ARG_INT: "an int", lib.BRIDGE_ARG_FLOAT: "a float",
                lib.BRIDGE_ARG_BOOL: "a bool"}
@@ -126,7 +141,7 @@ class RegisteredOp(NativeObject):
     """
 
     __slots__ = ("name", "route", "inputs", "outputs", "scalars", "input_type_flags", "_forward",
-                 "_backward", "_shape_rule", "_type_rule", "_layout", "_handle",
+                 "_backward", "_shape_rule", "_type_rule", "_layout", "_plan", "_handle",
                  "_spec_keepalive")
 
     def __init__(
@@ -152,6 +167,17 @@ class RegisteredOp(NativeObject):
         self._shape_rule = shape_rule
         self._type_rule = type_rule
         self._layout = layout
+        # Un-built code is called without its outputs: per such argument, whether it is the
+        # i-th input array, else the attribute of that name.
+        self._plan: tuple[tuple[bool, int, str], ...] = ()
+        if isinstance(forward, InferredFunction):
+            plan, arrays = [], 0
+            for p in forward.parameters:
+                if p.is_output:
+                    continue
+                plan.append((p.is_buffer, arrays, p.name))
+                arrays += p.is_buffer
+            self._plan = tuple(plan)
         #: per input, the MXNet dtype flag the kernel takes, -1 where a rule decides
         self.input_type_flags: tuple[int, ...] = (
             tuple(MX_DTYPE_FLAGS[np.dtype(d).name] for d in forward.input_dtypes if d is not None)
@@ -227,41 +253,37 @@ class RegisteredOp(NativeObject):
 
     def ndarray(self, *inputs: Any, **attrs: Any) -> Any:
         """The operator applied to NDArrays: outputs allocated and returned at once."""
-        self._check_count(inputs)
-        self._attributes(attrs)  # refuses unknown, missing or mistyped attributes
+        # The common call is checked by cheap tests only; any doubt takes the path that
+        # explains itself (_check_count, _attributes, the messages below).
+        if len(inputs) != len(self.inputs) or len(attrs) != len(self.scalars):
+            self._check_count(inputs)
+            self._attributes(attrs)
+        for scalar in self.scalars:
+            if not scalar.accepts(attrs.get(scalar.name, _MISSING)):
+                self._attributes(attrs)
         for position, x in enumerate(inputs):
-            if not isinstance(x, mx.nd.NDArray):
+            if not isinstance(x, NDArray):
                 raise BridgeTypeError(
                     f"{self.name}: input {position} ({self.inputs[position]}) must be an "
                     f"mx.nd.NDArray, got {type(x).__name__}"
                 )
-        if mx.autograd.is_recording():
+        if _is_recording():
             # Recorded through MXNet's operator, so its backward is the C one registered here.
             return self.via_mxnet(*inputs, **attrs)
-        values = {s.name: attrs[s.name] for s in self.scalars}
-        return self._push(inputs, values)
+        return self._push(inputs, attrs)
 
     def _push(self, inputs: tuple[Any, ...], values: dict[str, Any]) -> Any:
         forward = self._forward
         if isinstance(forward, InferredFunction):
-            return forward(*self._call_arguments(inputs, values))
+            return forward(
+                *[inputs[i] if is_array else values[name] for is_array, i, name in self._plan]
+            )
         shapes = self._shape_rule([x.shape for x in inputs], values)
         dtypes = self._type_rule([x.dtype for x in inputs], values)
         ctx = inputs[0].context if inputs else mx.cpu()
         outputs = [mx.nd.empty(tuple(s), dtype=d, ctx=ctx) for s, d in zip(shapes, dtypes)]
         forward(*self._full_arguments(inputs, outputs, values))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-    def _call_arguments(self, inputs: Sequence[Any], values: dict[str, Any]) -> list[Any]:
-        """A call without outputs in parameter order (un-built TVM code)."""
-        forward = self._forward
-        assert isinstance(forward, InferredFunction)
-        arrays = iter(inputs)
-        return [
-            next(arrays) if p.is_buffer else values[p.name]
-            for p in forward.parameters
-            if not p.is_output
-        ]
 
     def _full_arguments(
         self, inputs: Sequence[Any], outputs: Sequence[Any], values: dict[str, Any]

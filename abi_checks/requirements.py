@@ -91,6 +91,11 @@ TVM_PACKED_FUNC_REQUIRED_SYMBOLS = symbols_of("tvm_packed_func", REQUIRED)
 TVM_PACKED_FUNC_OPTIONAL_SYMBOLS = symbols_of("tvm_packed_func", OPTIONAL)
 
 
+def what_is_degraded(missing: list[str]) -> str:
+    """Missing optional symbols, each with what its absence costs (the table's "why")."""
+    return ", ".join(f"{name} ({symbol(name).why})" for name in missing)
+
+
 def capabilities(bound_mask: int) -> dict[str, bool]:
     """Which OPTIONAL symbols the bridge found, from its capability bits
     (``bridge_symbols_bound()``: bit i is entry i of the table)."""

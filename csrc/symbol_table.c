@@ -37,46 +37,31 @@ static const bridge_symbol_entry k_symbols[] = {
 enum { BRIDGE_SYMBOL_COUNT = sizeof k_symbols / sizeof k_symbols[0] };
 _Static_assert(BRIDGE_SYMBOL_COUNT <= 64, "capability flags are one bit per entry of a uint64");
 
-/* How many entries of `library` are bound (REQUIRED or OPTIONAL): every field of its table
- * must have one, so a field added without its entry fails to compile instead of staying NULL. */
+/* How many entries of each library are bound (REQUIRED or OPTIONAL), one byte per library
+ * (BRIDGE_LIBRARY_* - 1) of one constant: every field of a library's table must have its
+ * entry, so a field added without one fails to compile instead of staying NULL. */
 #define BRIDGE_BINDS_REQUIRED 1
 #define BRIDGE_BINDS_OPTIONAL 1
 #define BRIDGE_BINDS_PROBED 0
+enum {
+  BRIDGE_BOUND_COUNTS = 0
 #define BRIDGE_SYMBOL(library, name, kind, since, why) \
-  +(BRIDGE_LIBRARY_##library == BRIDGE_LIBRARY_mxnet && BRIDGE_BINDS_##kind)
-enum { BRIDGE_BOUND_COUNT_mxnet = 0
+  +(BRIDGE_BINDS_##kind << (8 * (BRIDGE_LIBRARY_##library - 1)))
 #include "symbols.def"
-};
 #undef BRIDGE_SYMBOL
-#define BRIDGE_SYMBOL(library, name, kind, since, why) \
-  +(BRIDGE_LIBRARY_##library == BRIDGE_LIBRARY_tvmffi && BRIDGE_BINDS_##kind)
-enum { BRIDGE_BOUND_COUNT_tvmffi = 0
-#include "symbols.def"
 };
-#undef BRIDGE_SYMBOL
-#define BRIDGE_SYMBOL(library, name, kind, since, why) \
-  +(BRIDGE_LIBRARY_##library == BRIDGE_LIBRARY_tvm_packed_func && BRIDGE_BINDS_##kind)
-enum { BRIDGE_BOUND_COUNT_tvm_packed_func = 0
-#include "symbols.def"
-};
-#undef BRIDGE_SYMBOL
-#define BRIDGE_SYMBOL(library, name, kind, since, why) \
-  +(BRIDGE_LIBRARY_##library == BRIDGE_LIBRARY_cuda && BRIDGE_BINDS_##kind)
-enum { BRIDGE_BOUND_COUNT_cuda = 0
-#include "symbols.def"
-};
-#undef BRIDGE_SYMBOL
+#define BRIDGE_BOUND_COUNT(which) ((BRIDGE_BOUND_COUNTS >> (8 * (BRIDGE_LIBRARY_##which - 1))) & 0xff)
 
 typedef void (*bridge_any_function)(void);
 /* mx_symbols has one field more: libstdc++'s thrower, resolved through MXNet's handle. */
-_Static_assert(sizeof(mx_symbols) == (BRIDGE_BOUND_COUNT_mxnet + 1) * sizeof(bridge_any_function),
+_Static_assert(sizeof(mx_symbols) == (BRIDGE_BOUND_COUNT(mxnet) + 1) * sizeof(bridge_any_function),
                "every mx_symbols field but throw_runtime_error needs its symbols.def entry");
-_Static_assert(sizeof(tvmffi_symbols) == BRIDGE_BOUND_COUNT_tvmffi * sizeof(bridge_any_function),
+_Static_assert(sizeof(tvmffi_symbols) == BRIDGE_BOUND_COUNT(tvmffi) * sizeof(bridge_any_function),
                "every tvmffi_symbols field needs its symbols.def entry");
 _Static_assert(sizeof(tvm_legacy_symbols) ==
-                   BRIDGE_BOUND_COUNT_tvm_packed_func * sizeof(bridge_any_function),
+                   BRIDGE_BOUND_COUNT(tvm_packed_func) * sizeof(bridge_any_function),
                "every tvm_legacy_symbols field needs its symbols.def entry");
-_Static_assert(sizeof(cuda_symbols) == BRIDGE_BOUND_COUNT_cuda * sizeof(bridge_any_function),
+_Static_assert(sizeof(cuda_symbols) == BRIDGE_BOUND_COUNT(cuda) * sizeof(bridge_any_function),
                "every cuda_symbols field needs its symbols.def entry");
 
 /* Bit i: entry i of symbols.def was found by a bind that succeeded. */

@@ -72,3 +72,11 @@ def test_generation_is_read_from_exports_and_links() -> None:
     assert requirements.tvm_generation(True, ["libstdc++.so.6"]) == "packed-func"
     assert requirements.tvm_generation(False, ["libtvm_ffi.so", "libc.so.6"]) == "tvm-ffi"
     assert requirements.tvm_generation(False, ["libc.so.6"]) is None
+
+
+def test_a_missing_optional_symbol_is_reported_with_what_it_costs() -> None:
+    text = requirements.what_is_degraded(["MXCustomOpRegister", "TVMSetStream"])
+    assert text == (
+        f"MXCustomOpRegister ({requirements.symbol('MXCustomOpRegister').why}), "
+        f"TVMSetStream ({requirements.symbol('TVMSetStream').why})"
+    )

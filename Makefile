@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-NATIVE_SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/include/bridge_cffi/*.h) bridge_cffi/_build_native.py
+NATIVE_SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.def csrc/include/bridge_cffi/*.h) bridge_cffi/_build_native.py
 STAMP := $(VENV)/.bridge_cffi-installed
 PYTEST_ARGS ?=
 

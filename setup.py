@@ -1,5 +1,5 @@
 """setuptools needs setup.py for what pyproject.toml cannot say: the cffi extension, the
-protocol header copied into the package, and the abi3 wheel tag. Metadata is in pyproject.toml.
+protocol header and the symbol table copied into the packages, and the abi3 wheel tag. Metadata is in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 HEADER = Path("csrc", "include", "bridge_cffi", "protocol.h")
+SYMBOL_TABLE = Path("csrc", "symbols.def")
 
 #: The oldest CPython the abi3 extension is built for (cffi compiles with Py_LIMITED_API);
 #: pyelftools 0.33 needs 3.10.
@@ -21,13 +22,17 @@ LIMITED_API = "cp310"
 
 class BuildPyWithHeader(build_py):
     """Install csrc/include/bridge_cffi/protocol.h as bridge_cffi/include/bridge_cffi/protocol.h,
-    where bridge_cffi.get_include() finds it (the source tree keeps the one copy)."""
+    where bridge_cffi.get_include() finds it, and csrc/symbols.def as abi_checks/symbols.def,
+    where abi_checks.requirements reads it (the source tree keeps the one copy of each)."""
 
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib, "bridge_cffi", "include", "bridge_cffi", "protocol.h")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / HEADER, target)
+        for source, target in (
+            (HEADER, Path(self.build_lib, "bridge_cffi", "include", "bridge_cffi", "protocol.h")),
+            (SYMBOL_TABLE, Path(self.build_lib, "abi_checks", "symbols.def")),
+        ):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / source, target)
 
 
 class BuildExtWithoutRunpath(build_ext):

@@ -1,65 +1,108 @@
 """What the bridge needs from the libraries it binds: one place, read by the bridge and the probe.
 
 Pure Python with no native imports, so the probe can use it even when the bridge's extension
-cannot be built or loaded.
+cannot be built or loaded. The symbol lists are read from csrc/symbols.def, the table the C
+side's bind lists are generated from, so the probe and the bridge require the same symbols.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
 from packaging.version import Version
 
+#: Where the one symbol table lives: the copy an installed package carries (setup.py's build_py
+#: puts csrc/symbols.def there), else the source tree's (a checkout or an editable install).
+_TABLE_CANDIDATES = (
+    Path(__file__).with_name("symbols.def"),
+    Path(__file__).resolve().parent.parent / "csrc" / "symbols.def",
+)
+
+_ENTRY = re.compile(
+    r'BRIDGE_SYMBOL\((\w+), (\w+), (REQUIRED|OPTIONAL|PROBED), "([^"]*)", "([^"]*)"\)'
+)
+
+REQUIRED, OPTIONAL, PROBED = "REQUIRED", "OPTIONAL", "PROBED"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One entry of csrc/symbols.def (its header says what each field means)."""
+
+    library: str
+    name: str
+    kind: str
+    since: str
+    why: str
+
+
+def read_symbol_table(path: Path | None = None) -> tuple[Symbol, ...]:
+    """The entries of symbols.def, in its order (the order of the C side's capability bits)."""
+    if path is None:
+        path = next((p for p in _TABLE_CANDIDATES if p.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(
+                "symbols.def is neither in the abi_checks package nor in the source tree "
+                f"({', '.join(map(str, _TABLE_CANDIDATES))}); reinstall bridge_cffi"
+            )
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.startswith("BRIDGE_SYMBOL("):
+            continue
+        match = _ENTRY.fullmatch(line.strip())
+        if match is None:
+            raise ValueError(f"{path}:{number}: not a BRIDGE_SYMBOL(...) entry: {line!r}")
+        entries.append(Symbol(*match.groups()))
+    return tuple(entries)
+
+
+#: Every C symbol the bridge binds or the probe reports, one table with the C side.
+SYMBOLS: tuple[Symbol, ...] = read_symbol_table()
+
+
+def symbols_of(library: str, kind: str) -> tuple[str, ...]:
+    """Names of `library`'s entries of `kind`; OPTIONAL includes PROBED (the probe reports
+    both, and neither blocks)."""
+    kinds = (OPTIONAL, PROBED) if kind == OPTIONAL else (kind,)
+    return tuple(s.name for s in SYMBOLS if s.library == library and s.kind in kinds)
+
+
+def symbol(name: str) -> Symbol:
+    """The table's entry for `name` (KeyError if the table has none)."""
+    for entry in SYMBOLS:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)
+
+
 #: MXNet C symbols without which the bridge cannot push work to the engine at all.
-MXNET_REQUIRED_SYMBOLS: tuple[str, ...] = (
-    "MXEnginePushSyncND",
-    "MXNDArrayToDLPack",
-    "MXGetVersion",
-    "MXGetLastError",
-)
-
+MXNET_REQUIRED_SYMBOLS = symbols_of("mxnet", REQUIRED)
 #: MXNet C symbols the bridge uses when present; their absence degrades a feature.
-MXNET_OPTIONAL_SYMBOLS: tuple[str, ...] = (
-    # An operation writing no array writes one of these so its error reaches waitall().
-    "MXNDArrayCreateEx",
-    "MXEnginePushAsyncND",
-    "MXLibInfoFeatures",
-    "MXNDArrayGetShape",
-    "MXNDArrayGetDType",
-    # bridge_cffi.register_op: MXNet operators driven from C (1.5.1 to 1.9.1 export it).
-    "MXCustomOpRegister",
-)
-
+MXNET_OPTIONAL_SYMBOLS = symbols_of("mxnet", OPTIONAL)
 #: tvm-ffi C symbols needed to call a tvm-ffi Function from C.
-TVMFFI_REQUIRED_SYMBOLS: tuple[str, ...] = (
-    "TVMFFIFunctionCall",
-    "TVMFFIErrorMoveFromRaised",
-    "TVMFFIObjectIncRef",
-    "TVMFFIObjectDecRef",
-)
-
-#: tvm-ffi C symbols for the GPU path (stream hand-over).
-TVMFFI_OPTIONAL_SYMBOLS: tuple[str, ...] = (
-    "TVMFFIEnvSetStream",
-    "TVMFFIGetVersion",
-)
-
+TVMFFI_REQUIRED_SYMBOLS = symbols_of("tvmffi", REQUIRED)
+#: tvm-ffi C symbols for the GPU path (stream hand-over) and the report.
+TVMFFI_OPTIONAL_SYMBOLS = symbols_of("tvmffi", OPTIONAL)
 #: C symbols of the PackedFunc generation's runtime (TVM < 0.20, c_runtime_api.h) that the
-#: PackedFunc producer (csrc/symbols_tvm_legacy.c binds the same list) needs.
-TVM_PACKED_FUNC_REQUIRED_SYMBOLS: tuple[str, ...] = (
-    "TVMFuncCall",
-    "TVMGetLastError",
-    "TVMFuncFree",
-    "TVMObjectRetain",
-    "TVMObjectFree",
-    "TVMModLoadFromFile",
-    "TVMModGetFunction",
-    "TVMModFree",
-)
+#: PackedFunc producer needs, and those it uses when present.
+TVM_PACKED_FUNC_REQUIRED_SYMBOLS = symbols_of("tvm_packed_func", REQUIRED)
+TVM_PACKED_FUNC_OPTIONAL_SYMBOLS = symbols_of("tvm_packed_func", OPTIONAL)
 
-#: Used when present: TVMSetStream for the GPU path, TVMArrayFree for NDArrays a function returns.
-TVM_PACKED_FUNC_OPTIONAL_SYMBOLS: tuple[str, ...] = (
-    "TVMArrayFree",
-    "TVMSetStream",
-)
+
+def what_is_degraded(missing: list[str]) -> str:
+    """Missing optional symbols, each with what its absence costs (the table's "why")."""
+    return ", ".join(f"{name} ({symbol(name).why})" for name in missing)
+
+
+def capabilities(bound_mask: int) -> dict[str, bool]:
+    """Which OPTIONAL symbols the bridge found, from its capability bits
+    (``bridge_symbols_bound()``: bit i is entry i of the table)."""
+    return {
+        s.name: bool(bound_mask >> i & 1) for i, s in enumerate(SYMBOLS) if s.kind == OPTIONAL
+    }
+
 
 #: The two TVM generations, told apart by what a TVM library exports and links, never by its
 #: version string (third-party builds such as hhb-tvm 3.2.3 carry their own).

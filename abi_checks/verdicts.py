@@ -153,7 +153,8 @@ def _packed_func_checks(facts: Facts, out: _Findings) -> None:
     )
     if s.optional_symbols_missing:
         out.degraded.append(
-            f"optional {library.name} symbols missing: " + ", ".join(s.optional_symbols_missing)
+            f"optional {library.name} symbols missing: "
+            + requirements.what_is_degraded(s.optional_symbols_missing)
         )
     if not s.loadable:
         out.blockers += s.problems
@@ -282,12 +283,14 @@ def bridge_async(facts: Facts) -> Verdict:
     _, mx = _static(facts, "mxnet")
     if mx and mx.optional_symbols_missing:
         f.degraded.append(
-            "optional MXNet symbols missing: " + ", ".join(mx.optional_symbols_missing)
+            "optional MXNet symbols missing: "
+            + requirements.what_is_degraded(mx.optional_symbols_missing)
         )
     _, ffi = _static(facts, "tvm_ffi")
     if ffi and ffi.optional_symbols_missing:
         f.degraded.append(
-            "optional tvm-ffi symbols missing: " + ", ".join(ffi.optional_symbols_missing)
+            "optional tvm-ffi symbols missing: "
+            + requirements.what_is_degraded(ffi.optional_symbols_missing)
         )
     if dyn and dyn.tvm_error and not dyn.tvm_ffi_error:
         f.degraded.append(

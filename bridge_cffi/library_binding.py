@@ -173,6 +173,15 @@ def bind_cuda() -> None:
         logger.debug("bound the CUDA driver from %s", CUDA_DRIVER)
 
 
+def capabilities() -> dict[str, bool]:
+    """The capability flags: for every OPTIONAL symbol of csrc/symbols.def, whether the
+    bridge's bind found it (False for a library not bound yet). Read from the C side's own
+    record, in the table's order, which abi_checks.requirements reads from the same file."""
+    from abi_checks.requirements import capabilities as from_mask
+
+    return from_mask(int(lib.bridge_symbols_bound()))
+
+
 def mxnet_version_code() -> int:
     """MXGetVersion's integer for the bound MXNet."""
     bind_mxnet()

@@ -36,6 +36,12 @@
 int32_t bridge_mxnet_bind(const char* library_path, char* error);
 /* Resolve tvm-ffi's C symbols from the copy already loaded at `library_path`. */
 int32_t bridge_tvmffi_bind(const char* library_path, char* error);
+/* Capability flags: bit i is set when entry i of csrc/symbols.def (REQUIRED or OPTIONAL) was
+ * found by a bind that succeeded; an optional symbol's bit is what a feature needing it checks.
+ * bridge_symbol_name(i) is entry i's name (NULL past the last of bridge_symbol_count()). */
+uint64_t bridge_symbols_bound(void);
+int32_t bridge_symbol_count(void);
+const char* bridge_symbol_name(int32_t index);
 /* MXNet's version as MXGetVersion reports it (major*10000 + minor*100 + patch). */
 int32_t bridge_mxnet_version(int32_t* out_version, char* error);
 

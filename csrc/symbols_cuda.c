@@ -21,17 +21,11 @@ int32_t bridge_cuda_bind(const char* library_path, char* error) {
   if (library == NULL) return BRIDGE_E_SYMBOL;
   cuda_symbols table;
   memset(&table, 0, sizeof table);
-  BRIDGE_BIND(table, library, cuStreamSynchronize, true);
-  BRIDGE_BIND(table, library, cuStreamQuery, true);
-  BRIDGE_BIND(table, library, cuGetErrorName, false);
-  BRIDGE_BIND(table, library, cuGetErrorString, false);
-  BRIDGE_BIND(table, library, cuStreamGetCtx, false);
-  BRIDGE_BIND(table, library, cuCtxGetCurrent, false);
-  BRIDGE_BIND(table, library, cuMemAllocAsync, false);
-  BRIDGE_BIND(table, library, cuMemFreeAsync, false);
-  BRIDGE_BIND(table, library, cuMemcpyDtoDAsync_v2, false);
+  int32_t status = bridge_bind_symbols(BRIDGE_LIBRARY_cuda, library, &table, library_path, error);
+  if (status != BRIDGE_OK) return status;
   if (!table.cuMemAllocAsync || !table.cuMemFreeAsync || !table.cuMemcpyDtoDAsync_v2) {
-    table.cuMemAllocAsync = NULL; /* all or none: GPU views are then not staged */
+    /* all or none: GPU views are then not staged */
+    bridge_forget_symbol(BRIDGE_LIBRARY_cuda, &table, "cuMemAllocAsync");
   }
   g_cuda = table;
   atomic_store(&g_cuda_bound, true);

@@ -16,18 +16,8 @@ int32_t bridge_mxnet_bind(const char* library_path, char* error) {
   if (library == NULL) return BRIDGE_E_SYMBOL;
   mx_symbols table;
   memset(&table, 0, sizeof table);
-  BRIDGE_BIND(table, library, MXGetVersion, true);
-  BRIDGE_BIND(table, library, MXGetLastError, true);
-  BRIDGE_BIND(table, library, MXEnginePushSyncND, true);
-  BRIDGE_BIND(table, library, MXNDArrayToDLPack, true);
-  BRIDGE_BIND(table, library, MXNDArrayDetach, true);
-  BRIDGE_BIND(table, library, MXNDArrayFree, true);
-  BRIDGE_BIND(table, library, MXNDArrayGetStorageType, true);
-  BRIDGE_BIND(table, library, MXNDArrayGetDType, true);
-  BRIDGE_BIND(table, library, MXNDArrayGetContext, true);
-  BRIDGE_BIND(table, library, MXNDArrayCreateEx, false);
-  BRIDGE_BIND(table, library, MXNDArrayGetShape, false);
-  BRIDGE_BIND(table, library, MXCustomOpRegister, false);
+  int32_t status = bridge_bind_symbols(BRIDGE_LIBRARY_mxnet, library, &table, library_path, error);
+  if (status != BRIDGE_OK) return status;
   /* dlsym through MXNet's handle searches MXNet and its dependencies, so this finds the
    * libstdc++ (or static copy) whose std::exception MXNet's engine catches. */
   void* thrower = bridge_resolve(library, "_ZSt21__throw_runtime_errorPKc");

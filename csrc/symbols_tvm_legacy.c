@@ -18,16 +18,9 @@ int32_t bridge_tvm_legacy_bind(const char* library_path, char* error) {
   if (library == NULL) return BRIDGE_E_SYMBOL;
   tvm_legacy_symbols table;
   memset(&table, 0, sizeof table);
-  BRIDGE_BIND(table, library, TVMFuncCall, true);
-  BRIDGE_BIND(table, library, TVMGetLastError, true);
-  BRIDGE_BIND(table, library, TVMFuncFree, true);
-  BRIDGE_BIND(table, library, TVMObjectRetain, true);
-  BRIDGE_BIND(table, library, TVMObjectFree, true);
-  BRIDGE_BIND(table, library, TVMModLoadFromFile, true);
-  BRIDGE_BIND(table, library, TVMModGetFunction, true);
-  BRIDGE_BIND(table, library, TVMModFree, true);
-  BRIDGE_BIND(table, library, TVMArrayFree, false);
-  BRIDGE_BIND(table, library, TVMSetStream, false);
+  int32_t status =
+      bridge_bind_symbols(BRIDGE_LIBRARY_tvm_packed_func, library, &table, library_path, error);
+  if (status != BRIDGE_OK) return status;
   g_tvm_legacy = table;
   atomic_store(&g_tvm_legacy_bound, true);
   return BRIDGE_OK;

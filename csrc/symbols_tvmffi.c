@@ -13,11 +13,8 @@ int32_t bridge_tvmffi_bind(const char* library_path, char* error) {
   if (library == NULL) return BRIDGE_E_SYMBOL;
   tvmffi_symbols table;
   memset(&table, 0, sizeof table);
-  BRIDGE_BIND(table, library, TVMFFIFunctionCall, true);
-  BRIDGE_BIND(table, library, TVMFFIErrorMoveFromRaised, true);
-  BRIDGE_BIND(table, library, TVMFFIObjectIncRef, true);
-  BRIDGE_BIND(table, library, TVMFFIObjectDecRef, true);
-  BRIDGE_BIND(table, library, TVMFFIEnvSetStream, false);
+  int32_t status = bridge_bind_symbols(BRIDGE_LIBRARY_tvmffi, library, &table, library_path, error);
+  if (status != BRIDGE_OK) return status;
   g_tvmffi = table;
   atomic_store(&g_tvmffi_bound, true);
   return BRIDGE_OK;

@@ -150,3 +150,22 @@ except BridgeLibraryError as error:
         return
     assert lines[0] == "('no GPU', 'this MXNet is built without CUDA')", done.stdout + done.stderr
     assert lines[1].startswith("refused: the CUDA driver (libcuda) at libcuda.so.1 is not loaded")
+
+
+def test_capability_flags_are_the_optional_mxnet_symbols_libmxnet_exports() -> None:
+    import mxnet as mx
+
+    from abi_checks import requirements
+    from abi_checks.elf_static import read_elf
+    from bridge_cffi._native import lib
+    from bridge_cffi.library_binding import capabilities
+
+    assert mxnet_version_code() >= 10501  # binds MXNet
+    exports = read_elf(mx.base._LIB._name)
+    found = capabilities()
+    for entry in requirements.SYMBOLS:
+        if entry.library == "mxnet" and entry.kind == requirements.OPTIONAL:
+            assert found[entry.name] == exports.exports(entry.name), entry.name
+    bound = int(lib.bridge_symbols_bound())
+    required = [i for i, s in enumerate(requirements.SYMBOLS) if s.library == "mxnet" and s.kind == requirements.REQUIRED]
+    assert all(bound >> i & 1 for i in required)

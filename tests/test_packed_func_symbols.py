@@ -1,4 +1,5 @@
-"""The PackedFunc producer's symbols: the probe's list and the C table are the same list."""
+"""One table of library symbols (csrc/symbols.def): the probe's lists and the C side's bind
+lists are read from it, so they cannot disagree."""
 
 from __future__ import annotations
 
@@ -8,21 +9,74 @@ from conftest import REPO
 
 from abi_checks import requirements
 
-_BIND = re.compile(r"BRIDGE_BIND\(table, library, (\w+), (true|false)\);")
+_ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.M)
 
 
-def test_c_table_binds_exactly_the_probes_required_and_optional_symbols() -> None:
-    source = (REPO / "csrc" / "symbols_tvm_legacy.c").read_text()
-    bound = _BIND.findall(source)
-    assert [name for name, required in bound if required == "true"] == list(
-        requirements.TVM_PACKED_FUNC_REQUIRED_SYMBOLS
-    )
-    assert [name for name, required in bound if required == "false"] == list(
-        requirements.TVM_PACKED_FUNC_OPTIONAL_SYMBOLS
-    )
+def test_every_entry_of_the_table_is_read() -> None:
+    text = (REPO / "csrc" / "symbols.def").read_text()
+    assert len(requirements.SYMBOLS) == len(_ENTRY_LINE.findall(text))
+    names = [s.name for s in requirements.SYMBOLS]
+    assert len(names) == len(set(names))
+    assert {s.library for s in requirements.SYMBOLS} == {"mxnet", "tvmffi", "tvm_packed_func", "cuda"}
+    assert all(s.since and s.why for s in requirements.SYMBOLS)
+
+
+def test_no_c_file_binds_a_symbol_outside_the_table() -> None:
+    sources = "".join(p.read_text() for p in (REPO / "csrc").glob("symbols_*.c"))
+    assert "BRIDGE_BIND(" not in sources
+    assert "bridge_bind_symbols(" in sources
+
+
+def test_the_extension_binds_exactly_the_table() -> None:
+    from bridge_cffi._native import ffi, lib
+
+    count = lib.bridge_symbol_count()
+    names = [ffi.string(lib.bridge_symbol_name(i)).decode() for i in range(count)]
+    assert names == [s.name for s in requirements.SYMBOLS]
+    assert lib.bridge_symbol_name(count) == ffi.NULL
+
+
+def test_the_probe_requires_what_the_bridge_requires() -> None:
+    # The finding of issue 15: MXNDArrayGetDType was bound as required but probed as optional.
+    for name in ("MXNDArrayGetDType", "MXNDArrayDetach", "MXNDArrayFree", "MXNDArrayGetContext"):
+        assert name in requirements.MXNET_REQUIRED_SYMBOLS
+        assert name not in requirements.MXNET_OPTIONAL_SYMBOLS
+    assert requirements.symbol("MXCustomOpRegister").kind == requirements.OPTIONAL
+
+
+def test_a_malformed_entry_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = tmp_path / "symbols.def"
+    table.write_text('BRIDGE_SYMBOL(mxnet, MXGetVersion, REQUIRED, "1.5.1")\n')
+    try:
+        requirements.read_symbol_table(table)
+    except ValueError as exc:
+        assert "symbols.def:1" in str(exc)
+    else:
+        raise AssertionError("a malformed entry was read")
+
+
+def test_capability_flags_name_the_optional_symbols_found() -> None:
+    mask = 0
+    for i, entry in enumerate(requirements.SYMBOLS):
+        if entry.name in ("MXCustomOpRegister", "TVMSetStream"):
+            mask |= 1 << i
+    found = requirements.capabilities(mask)
+    assert set(found) == {s.name for s in requirements.SYMBOLS if s.kind == requirements.OPTIONAL}
+    assert {name for name, present in found.items() if present} == {
+        "MXCustomOpRegister",
+        "TVMSetStream",
+    }
 
 
 def test_generation_is_read_from_exports_and_links() -> None:
     assert requirements.tvm_generation(True, ["libstdc++.so.6"]) == "packed-func"
     assert requirements.tvm_generation(False, ["libtvm_ffi.so", "libc.so.6"]) == "tvm-ffi"
     assert requirements.tvm_generation(False, ["libc.so.6"]) is None
+
+
+def test_a_missing_optional_symbol_is_reported_with_what_it_costs() -> None:
+    text = requirements.what_is_degraded(["MXCustomOpRegister", "TVMSetStream"])
+    assert text == (
+        f"MXCustomOpRegister ({requirements.symbol('MXCustomOpRegister').why}), "
+        f"TVMSetStream ({requirements.symbol('TVMSetStream').why})"
+    )

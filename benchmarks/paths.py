@@ -42,6 +42,7 @@ class Paths:
     native_two_ops: Callable[[], object]
     sync_dlpack: Callable[[], object]
     direct_tvm: Callable[[], object]
+    direct_protocol: Callable[[], object]  # the same kernel through the direct consumer
 
 
 def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
@@ -87,6 +88,8 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
     )
     plan = bridged._plan
     bridge_call = lib.bridge_call
+    direct = bridge_cffi.direct(module, const_loc=[0, 1], name="bench_direct")
+    dx, dy, dz = (tvm.runtime.tensor(a) for a in (x_np, y_np, np.zeros(n, "float32")))
 
     return Paths(
         bridge=lambda: bridged(x, y, z, SCALE),
@@ -96,6 +99,7 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
         native_two_ops=native_two_ops,
         sync_dlpack=sync_dlpack,
         direct_tvm=lambda: function(tx, ty, tz, SCALE),
+        direct_protocol=lambda: direct(dx, dy, dz, SCALE),
     )
 
 

@@ -63,6 +63,7 @@ def small_n(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict
                 "native_two_ops": lambda: per_call_us(paths.native_two_ops, calls),
                 "sync_dlpack": lambda: per_call_us(paths.sync_dlpack, sync_calls),
                 "direct_tvm": lambda: per_call_us(paths.direct_tvm, calls),
+                "direct_protocol": lambda: per_call_us(paths.direct_protocol, calls),
             },
             rounds,
         ),
@@ -282,6 +283,7 @@ def format_small(size: str, row: dict[str, float]) -> list[str]:
         "native_two_ops",
         "sync_dlpack",
         "direct_tvm",
+        "direct_protocol",
     ):
         lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
     return lines

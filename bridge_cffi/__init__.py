@@ -13,6 +13,7 @@ from typing import Any
 from bridge_cffi._version import __version__
 from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
 from bridge_cffi.counters import read_counters, wait_until_released
+from bridge_cffi.direct import DirectFunction, direct
 from bridge_cffi.errors import (
     BridgeEngineError,
     BridgeError,
@@ -56,8 +57,10 @@ __all__ = [
     "BridgeTypeError",
     "BridgeValueError",
     "BridgedFunction",
+    "DirectFunction",
     "Kernel",
     "differentiable",
+    "direct",
     "load_c_kernel",
     "read_counters",
     "register_op",

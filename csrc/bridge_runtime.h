@@ -271,6 +271,24 @@ int32_t bridge_op_register(const bridge_op_spec* spec, int32_t route, char* erro
 int32_t bridge_extension_library_version(void);
 /* Whether this MXNet lets the bridge register operators (MXCustomOpRegister is exported). */
 int32_t bridge_op_supported(void);
+/* ---- The direct consumer (consumer_direct.c): one synchronous call, no engine ---- */
+/* Alignment of the data the direct consumer hands a kernel (protocol.h, invoke's `args`). */
+#define BRIDGE_DIRECT_ALIGNMENT 64
+/*
+ * Call `kernel` now, on the calling thread, with the protocol's own argument encoding: an
+ * argument of kind BRIDGE_ARG_TENSOR carries a DLTensor* (for instance a DLManagedTensor's
+ * dl_tensor, which the caller keeps alive and deletes after this returns). `written[i]` is 1
+ * for a tensor the kernel may write. Checks the kernel, the arity it declares, each tensor
+ * (CPU, one device id, ndim and shape, dtype, compact strides, element-aligned data), then
+ * invokes with stream NULL and tensors prepared as protocol.h promises (copies of the
+ * caller's DLTensors: strides NULL; data aligned down to BRIDGE_DIRECT_ALIGNMENT plus
+ * byte_offset for a kernel accepting byte_offset, else an aligned copy of a misaligned tensor,
+ * copied back after a successful call when written). Returns BRIDGE_OK, BRIDGE_E_TYPE or
+ * BRIDGE_E_VALUE naming the argument ("argument #i: ..."), or BRIDGE_E_KERNEL with the
+ * kernel's message; nothing is run unless every argument passed.
+ */
+int32_t bridge_direct_call(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
+                           int32_t num_args, char* error);
 /* BRIDGE_CDEF_END runtime */
 
 #endif /* BRIDGE_CFFI_RUNTIME_H_ */

@@ -87,7 +87,7 @@ def check_table(out: str) -> dict[str, Printed]:
                             what=f"{title}{path}")
     n20, big = rows["(a) per call, push + execution, n=20 "], rows["(b) n=2^22 "]
     for path in ("bridge", "bridge_c_entry", "c_floor", "elemwise_add", "native_two_ops",
-                 "sync_dlpack", "direct_tvm"):
+                 "sync_dlpack", "direct_tvm", "direct_protocol"):
         assert path in n20, path
     # (c): the push alone, as a share of the kernel's run time.
     push, percent, kernel = map(figure, one(

@@ -269,8 +269,6 @@ typedef struct {
 int32_t bridge_op_register(const bridge_op_spec* spec, int32_t route, char* error);
 /* The MX_LIBRARY_VERSION whose extension-library interface this extension implements. */
 int32_t bridge_extension_library_version(void);
-/* Whether this MXNet lets the bridge register operators (MXCustomOpRegister is exported). */
-int32_t bridge_op_supported(void);
 /* ---- The direct consumer (consumer_direct.c): one synchronous call, no engine ---- */
 /* Alignment of the data the direct consumer hands a kernel (protocol.h, invoke's `args`). */
 #define BRIDGE_DIRECT_ALIGNMENT 64

@@ -76,10 +76,6 @@ typedef struct {
   void* contexts[OP_NUM_CALLBACKS];
 } op_instance;
 
-int32_t bridge_op_supported(void) {
-  return atomic_load(&g_mx_bound) && g_mx.MXCustomOpRegister != NULL;
-}
-
 /* A refusal on the caller's thread inside an MXNet C API call: thrown, so MXNet reports this
  * text (API_END catches std::exception); without the thrower, MXNet's own "Check failed". */
 static int refuse(const op_entry* entry, const char* what, const char* message) {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import runpy
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import tvm_ffi
 from bridge_cffi._native import ffi, lib
 
 import bridge_cffi
+from bridge_cffi.bridged_function import pack_arguments
 
 SCALE = 2.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -75,17 +75,7 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
 
     tx, ty, tz = (tvm.runtime.tensor(a) for a in (x_np, y_np, np.zeros(n, "float32")))
     # What one call costs once Python has packed its arguments: the C entry alone.
-    packed = struct.pack(
-        "=qdqdqdqd",
-        lib.BRIDGE_ARG_TENSOR,
-        x.handle.value,
-        lib.BRIDGE_ARG_TENSOR,
-        y.handle.value,
-        lib.BRIDGE_ARG_TENSOR,
-        z.handle.value,
-        lib.BRIDGE_ARG_FLOAT,
-        SCALE,
-    )
+    packed = pack_arguments((x, y, z, SCALE))
     plan = bridged._plan
     bridge_call = lib.bridge_call
     direct = bridge_cffi.direct(module, const_loc=[0, 1], name="bench_direct")
@@ -93,7 +83,7 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
 
     return Paths(
         bridge=lambda: bridged(x, y, z, SCALE),
-        bridge_c_entry=lambda: bridge_call(plan, 4, packed),
+        bridge_c_entry=lambda: bridge_call(plan, packed, len(packed)),
         floor_batch=floor_batch,
         elemwise_add=lambda: mx.nd.elemwise_add(x, y, out=z),
         native_two_ops=native_two_ops,

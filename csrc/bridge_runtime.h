@@ -138,10 +138,21 @@ void bridge_kernel_retain(bridge_kernel* kernel);
 void bridge_kernel_release(bridge_kernel* kernel);
 
 /*
- * Push one operation running `kernel` on MXNet's engine. `args[i]` of kind BRIDGE_ARG_TENSOR
- * carries an NDArrayHandle in value.v_ptr; `written[i]` is 1 for an array the kernel writes,
- * 0 for one it only reads. Everything is validated before the push (the arity, when the
- * kernel declares one, each array, the devices, aliasing): on any error nothing is pushed. `name` is copied. The arrays and the kernel stay alive until the operation ran.
+ * This consumer's own argument kind, never seen by a kernel: value.v_ptr is an MXNet
+ * NDArrayHandle. The engine consumer turns each into a BRIDGE_ARG_TENSOR (a DLTensor*, the
+ * protocol's only meaning of that kind) when the operation runs. In protocol.h's consumer
+ * range (BRIDGE_ARG_CONSUMER_FIRST; a literal because cffi's cdef takes no expressions).
+ */
+#define BRIDGE_ARG_MXNET_NDARRAY 0x10000
+
+/*
+ * Push one operation running `kernel` on MXNet's engine. Arrays are passed as
+ * BRIDGE_ARG_MXNET_NDARRAY (an NDArrayHandle in value.v_ptr; BRIDGE_ARG_TENSOR is refused:
+ * a DLTensor* says nothing about the engine variable to depend on); `written[i]` is 1 for an
+ * array the kernel writes, 0 for one it only reads. Everything is validated before the push
+ * (the arity, when the kernel declares one, each array, the devices, aliasing): on any error
+ * nothing is pushed. `name` is copied. The arrays and the kernel stay alive until the
+ * operation ran.
  */
 int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                           int32_t num_args, int32_t priority, const char* name, char* error);
@@ -180,15 +191,20 @@ typedef struct {
 int32_t bridge_call_plan_set_signature(bridge_call_plan* plan, const bridge_param_spec* specs,
                                        int32_t num_specs, const char* function, char* error);
 /*
- * One bridged call: like bridge_mxnet_push, with argument i packed at packed[16*i] as an int64
- * BRIDGE_ARG_* kind followed by an 8-byte payload in native byte order: a double (holding the
- * NDArrayHandle address, the int, 0/1 or the float) or, when the kind has bit 8 set, an int64
- * (for ints a double cannot hold exactly). Checks const_loc against the call, then validates as
- * bridge_mxnet_push does. In recorded-error mode a pending engine error is returned
- * first (BRIDGE_E_RECORDED) and nothing is pushed. On failure the message is in
+ * One bridged call: like bridge_mxnet_push, with the arguments as `packed_size` bytes of
+ * bridge_arg records, one per argument (16 bytes each, native byte order, no alignment
+ * needed): kind (int32), reserved (int32, zero), payload (8 bytes). The size alone gives the
+ * number of arguments, so a count and a buffer cannot disagree. Kinds on this wire are
+ * BRIDGE_ARG_MXNET_NDARRAY (payload: the NDArrayHandle as a uint64), BRIDGE_ARG_INT and
+ * BRIDGE_ARG_BOOL (an int64; a bool 0 or 1) and BRIDGE_ARG_FLOAT (a double); anything else,
+ * or a size that is not a whole number of records (at most BRIDGE_MAX_CALL_ARGS), is refused
+ * before any record is read. Python packs
+ * these with bridge_cffi.bridged_function.pack_arguments. Checks const_loc against the call,
+ * then validates as bridge_mxnet_push does. In recorded-error mode a pending engine error is
+ * returned first (BRIDGE_E_RECORDED) and nothing is pushed. On failure the message is in
  * bridge_last_error().
  */
-int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* packed);
+int32_t bridge_call(const bridge_call_plan* plan, const char* packed, size_t packed_size);
 /* The message of this thread's last failed bridge_call. */
 const char* bridge_last_error(void);
 
@@ -288,5 +304,8 @@ int32_t bridge_extension_library_version(void);
 int32_t bridge_direct_call(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                            int32_t num_args, char* error);
 /* BRIDGE_CDEF_END runtime */
+
+BRIDGE_STATIC_ASSERT(BRIDGE_ARG_MXNET_NDARRAY >= BRIDGE_ARG_CONSUMER_FIRST,
+                     "the engine consumer's array kind must lie in the consumer range");
 
 #endif /* BRIDGE_CFFI_RUNTIME_H_ */

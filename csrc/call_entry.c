@@ -1,8 +1,9 @@
 /*
  * The entry the Python wrapper calls once per bridged call. What does not change between
  * calls (kernel, const_loc, priority, name) is planned once into a bridge_call_plan; a call
- * then passes only its arguments, packed by Python's struct module into one bytes object
- * (zero-copy through cffi). Errors go to a thread-local buffer, so a successful call allocates
+ * then passes only its arguments: bridge_arg records packed by Python's struct module into one
+ * bytes object (zero-copy through cffi), with its length, so C never reads past what Python
+ * wrote. Errors go to a thread-local buffer, so a successful call allocates
  * nothing beyond that bytes object.
  */
 #include <stdio.h>
@@ -21,9 +22,6 @@ struct bridge_call_plan {
   int32_t num_specs;
   char function[64];
 };
-
-/* Set on a packed kind when its payload bytes are an int64 rather than a double. */
-#define BRIDGE_PAYLOAD_IS_INT64 (1 << 8)
 
 static _Thread_local char t_last_error[BRIDGE_ERROR_CAPACITY];
 
@@ -87,14 +85,21 @@ static const char* scalar_kind_name(int32_t kind) {
   }
 }
 
-int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* packed) {
+int32_t bridge_call(const bridge_call_plan* plan, const char* packed, size_t packed_size) {
   if (bridge_recorded_error_pending() && bridge_take_recorded_error(t_last_error)) {
     return BRIDGE_E_RECORDED;
   }
-  if (num_args < 0 || num_args > BRIDGE_MAX_CALL_ARGS) {
-    return bridge_fail(t_last_error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %d",
-                       BRIDGE_MAX_CALL_ARGS, (int)num_args);
+  /* Checked before any record is read, so C never reads past what the caller wrote. */
+  if (packed_size % sizeof(bridge_arg) != 0 || (packed == NULL && packed_size != 0)) {
+    return bridge_fail(t_last_error, BRIDGE_E_VALUE,
+                       "packed arguments are whole %zu-byte bridge_arg records, got %zu bytes",
+                       sizeof(bridge_arg), packed_size);
   }
+  if (packed_size / sizeof(bridge_arg) > BRIDGE_MAX_CALL_ARGS) {
+    return bridge_fail(t_last_error, BRIDGE_E_VALUE, "a call takes 0 to %d arguments, got %zu",
+                       BRIDGE_MAX_CALL_ARGS, packed_size / sizeof(bridge_arg));
+  }
+  const int32_t num_args = (int32_t)(packed_size / sizeof(bridge_arg));
   for (int32_t position = num_args; position < plan->num_const_flags; ++position) {
     if (plan->const_flags[position]) {
       return bridge_fail(t_last_error, BRIDGE_E_VALUE,
@@ -104,34 +109,29 @@ int32_t bridge_call(const bridge_call_plan* plan, int32_t num_args, const char* 
   }
   bridge_arg args[num_args > 0 ? num_args : 1];
   uint8_t written[num_args > 0 ? num_args : 1];
+  /* A bytes object's buffer need not be aligned for bridge_arg: copy rather than cast. */
+  if (num_args > 0) memcpy(args, packed, packed_size);
   for (int32_t i = 0; i < num_args; ++i) {
-    int64_t tagged_kind;
-    memcpy(&tagged_kind, packed + 16 * i, sizeof tagged_kind);
-    int32_t kind = (int32_t)(tagged_kind & 0xff);
-    args[i].kind = kind;
+    int32_t kind = args[i].kind;
     args[i].reserved = 0;
-    if (tagged_kind & BRIDGE_PAYLOAD_IS_INT64) {
-      memcpy(&args[i].value.v_int64, packed + 16 * i + 8, 8);
-    } else {
-      double payload;
-      memcpy(&payload, packed + 16 * i + 8, sizeof payload);
-      switch (kind) {
-        case BRIDGE_ARG_FLOAT: args[i].value.v_float64 = payload; break;
-        case BRIDGE_ARG_TENSOR: args[i].value.v_ptr = (void*)(uintptr_t)payload; break;
-        default: args[i].value.v_int64 = (int64_t)payload; break;
-      }
-    }
     bool is_const = i < plan->num_const_flags && plan->const_flags[i];
-    if (kind == BRIDGE_ARG_TENSOR) {
+    if (kind == BRIDGE_ARG_MXNET_NDARRAY) {
       written[i] = !is_const;
-    } else if (is_const) {
+      continue;
+    }
+    if (kind != BRIDGE_ARG_INT && kind != BRIDGE_ARG_FLOAT && kind != BRIDGE_ARG_BOOL) {
+      /* Python sends only these; a DLTensor* (BRIDGE_ARG_TENSOR) names no engine variable. */
+      return bridge_fail(t_last_error, BRIDGE_E_TYPE,
+                         "argument %d has kind %d, which a packed call does not carry", (int)i,
+                         (int)kind);
+    }
+    if (is_const) {
       return bridge_fail(t_last_error, BRIDGE_E_VALUE,
                          "const_loc: argument %d is a %s, but const_loc may only name array "
                          "arguments",
                          (int)i, scalar_kind_name(kind));
-    } else {
-      written[i] = 0;
     }
+    written[i] = 0;
   }
   const bridge_signature signature = {plan->specs, plan->num_specs, plan->function};
   return bridge_mxnet_push_checked(plan->kernel, args, written, num_args, plan->priority,

@@ -22,7 +22,7 @@ static void shape_text(const uint32_t* dims, uint32_t ndim, char* out, size_t ca
 /* The argument kind names users know. */
 static const char* given_kind(int32_t kind) {
   switch (kind) {
-    case BRIDGE_ARG_TENSOR: return "an array";
+    case BRIDGE_ARG_MXNET_NDARRAY: return "an array";
     case BRIDGE_ARG_INT: return "an int";
     case BRIDGE_ARG_FLOAT: return "a float";
     case BRIDGE_ARG_BOOL: return "a bool";
@@ -58,7 +58,7 @@ int32_t bridge_signature_check(const bridge_signature* signature, const bridge_a
                          "argument %d (%s) is %s, the kernel expects a %s scalar", (int)i,
                          spec->name, given_kind(kind), spec->type);
     }
-    if (kind != BRIDGE_ARG_TENSOR) {
+    if (kind != BRIDGE_ARG_MXNET_NDARRAY) {
       return bridge_fail(error, BRIDGE_E_TYPE,
                          "argument %d (%s) is %s, the kernel expects an array %s", (int)i,
                          spec->name, given_kind(kind), spec->type);

@@ -131,7 +131,7 @@ static int run_call(const op_instance* instance, const op_call* call, const char
                            (int)slot->index, size);
       break;
     }
-    args[i].kind = BRIDGE_ARG_TENSOR;
+    args[i].kind = BRIDGE_ARG_MXNET_NDARRAY; /* turned into a DLTensor* by run_now */
     args[i].value.v_ptr = ptrs[slot->index];
     if (tags[slot->index] != written_tag) continue;
     written[i] = 1;

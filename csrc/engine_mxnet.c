@@ -55,8 +55,9 @@ typedef struct {
   int32_t num_args;
   int32_t device_type; /* MXNet device type of the arrays (CPU family or GPU) */
   int32_t device_id;
-  bridge_arg* args;             /* as pushed: tensors hold an owned NDArrayHandle reference */
-  bridge_arg* call_args;        /* run-time copy: tensors point into managed[i] */
+  bridge_arg* args;             /* as pushed: BRIDGE_ARG_MXNET_NDARRAY, an owned reference */
+  bridge_arg* call_args;        /* run-time copy for the kernel: BRIDGE_ARG_TENSOR, a DLTensor*
+                                   into managed[i], where args has an NDArrayHandle */
   DLManagedTensor** managed;    /* run-time DLPack views, deleted before the run returns */
   staged_view* staged;          /* run-time: aligned copies of misaligned views */
   uint8_t* written;             /* per position: 1 when the kernel may write that array */
@@ -102,7 +103,7 @@ static pending_op* op_alloc(int32_t num_args, const char* name) {
 
 static void release_array_references(pending_op* op) {
   for (int32_t i = 0; i < op->num_args; ++i) {
-    if (op->args[i].kind == BRIDGE_ARG_TENSOR && op->args[i].value.v_ptr != NULL) {
+    if (op->args[i].kind == BRIDGE_ARG_MXNET_NDARRAY && op->args[i].value.v_ptr != NULL) {
       g_mx.MXNDArrayFree(op->args[i].value.v_ptr);
       op->args[i].value.v_ptr = NULL;
     }
@@ -286,7 +287,7 @@ static int32_t take_dlpack(pending_op* op, void* stream, char* error) {
   for (int32_t i = 0; i < op->num_args; ++i) {
     op->call_args[i] = op->args[i];
     op->managed[i] = NULL;
-    if (op->args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    if (op->args[i].kind != BRIDGE_ARG_MXNET_NDARRAY) continue;
     if (g_mx.MXNDArrayToDLPack(op->args[i].value.v_ptr, &op->managed[i]) != 0) {
       snprintf(error, BRIDGE_ERROR_CAPACITY, "MXNDArrayToDLPack failed for argument %d: %s",
                (int)i, g_mx.MXGetLastError());
@@ -317,6 +318,8 @@ static int32_t take_dlpack(pending_op* op, void* stream, char* error) {
         return status;
       }
     }
+    /* The kernel sees the protocol's kind: a DLTensor*, never the NDArrayHandle. */
+    op->call_args[i].kind = BRIDGE_ARG_TENSOR;
     op->call_args[i].value.v_tensor = tensor;
   }
   return BRIDGE_OK;
@@ -329,7 +332,7 @@ static void describe_call(const pending_op* op, char* out, size_t capacity) {
   for (int32_t i = 0; i < op->num_args && used + 48 < capacity; ++i) {
     const bridge_arg* arg = &op->args[i];
     const char* comma = i ? "," : "";
-    if (arg->kind == BRIDGE_ARG_TENSOR && op->managed[i] != NULL) {
+    if (arg->kind == BRIDGE_ARG_MXNET_NDARRAY && op->managed[i] != NULL) {
       const DLTensor* t = &op->managed[i]->dl_tensor;
       static const char* const codes[] = {"int", "uint", "float", "handle", "bfloat", "complex",
                                           "bool"};
@@ -466,7 +469,7 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
   op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
   for (int32_t i = 0; i < num_args; ++i) {
     op->args[i] = args[i]; /* borrowed handles: the caller owns them */
-    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
+    op->written[i] = args[i].kind == BRIDGE_ARG_MXNET_NDARRAY && written[i];
   }
   atomic_fetch_add(&g_ops_run, 1);
   DLDevice device = {kDLCPU, 0};
@@ -602,7 +605,7 @@ static int32_t plan_dependencies(const bridge_arg* args, const uint8_t* written,
   int unique = 0;
   int arrays = 0;
   for (int32_t i = 0; i < num_args; ++i) {
-    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    if (args[i].kind != BRIDGE_ARG_MXNET_NDARRAY) continue;
     arrays++;
     void* chunk = bridge_mxnet_chunk_word(args[i].value.v_ptr);
     int found = -1;
@@ -664,11 +667,19 @@ int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
   dtypes[0] = -1; /* (num_args may be 0) */
   for (int32_t i = 0; i < num_args; ++i) {
     dtypes[i] = -1;
-    if (args[i].kind < BRIDGE_ARG_TENSOR || args[i].kind > BRIDGE_ARG_OPAQUE) {
+    if (args[i].kind == BRIDGE_ARG_TENSOR) {
+      /* A DLTensor* names no engine variable to depend on: arrays come as NDArrayHandles. */
+      return bridge_fail(error, BRIDGE_E_TYPE,
+                         "argument %d is a DLTensor (BRIDGE_ARG_TENSOR); the engine consumer "
+                         "takes MXNet arrays as BRIDGE_ARG_MXNET_NDARRAY",
+                         (int)i);
+    }
+    if (args[i].kind != BRIDGE_ARG_MXNET_NDARRAY &&
+        (args[i].kind < BRIDGE_ARG_INT || args[i].kind > BRIDGE_ARG_OPAQUE)) {
       return bridge_fail(error, BRIDGE_E_TYPE, "argument %d has unknown kind %d", (int)i,
                          (int)args[i].kind);
     }
-    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    if (args[i].kind != BRIDGE_ARG_MXNET_NDARRAY) continue;
     int arg_type = 0, arg_id = 0;
     int32_t status = check_array(args[i].value.v_ptr, i, &arg_type, &arg_id, &dtypes[i], error);
     if (status != BRIDGE_OK) return status;
@@ -737,8 +748,8 @@ int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
   op->stage_misaligned = !bridge_kernel_accepts_byte_offset(kernel);
   for (int32_t i = 0; i < num_args; ++i) {
     op->args[i] = args[i];
-    op->written[i] = args[i].kind == BRIDGE_ARG_TENSOR && written[i];
-    if (args[i].kind != BRIDGE_ARG_TENSOR) continue;
+    op->written[i] = args[i].kind == BRIDGE_ARG_MXNET_NDARRAY && written[i];
+    if (args[i].kind != BRIDGE_ARG_MXNET_NDARRAY) continue;
     op->args[i].value.v_ptr = NULL;
     if (g_mx.MXNDArrayDetach(args[i].value.v_ptr, &op->args[i].value.v_ptr) != 0) {
       status = bridge_fail(error, BRIDGE_E_MXNET, "argument %d: MXNDArrayDetach failed: %s",

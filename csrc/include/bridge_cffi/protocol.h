@@ -189,6 +189,13 @@ typedef struct DLManagedTensorVersioned {
 #define BRIDGE_ARG_FLOAT 3  /* value.v_float64 */
 #define BRIDGE_ARG_BOOL 4   /* value.v_int64, 0 or 1 */
 #define BRIDGE_ARG_OPAQUE 5 /* value.v_ptr: an opaque pointer passed through untouched */
+/*
+ * Kinds from this value up are a consumer's own, for arguments on their way to becoming
+ * protocol kinds (this bridge's engine consumer uses 0x10000 for an MXNet NDArrayHandle, made a
+ * BRIDGE_ARG_TENSOR when the operation runs). They never reach a kernel, and the protocol's
+ * own kinds stay below.
+ */
+#define BRIDGE_ARG_CONSUMER_FIRST 0x10000
 
 /*! \brief One argument: a 16-byte tagged value (32-bit kind, 32 bits of zero, 64-bit payload). */
 typedef struct {

@@ -324,3 +324,14 @@ def test_a_name_registered_again_keeps_earlier_graphs_working() -> None:
     assert graph.infer_shape(x=(3,), y=(3,))[1] == [(3,)]
     x = mx.nd.array(np.arange(3))
     np.testing.assert_allclose(second(x, x, scale=2.0).asnumpy(), np.arange(3) * 4.0)
+
+
+@needs_tvm_0_27
+def test_decorator_form_registers_the_function_it_decorates() -> None:
+    decorate = bridge_cffi.register_op("test_decorated_scaled_add")
+    op = decorate(scaled_add_prim_func())
+    assert isinstance(op, bridge_cffi.RegisteredOp) and op.name == "test_decorated_scaled_add"
+    x = mx.nd.array(np.arange(4))
+    np.testing.assert_allclose(
+        mx.nd.bridge.test_decorated_scaled_add(x, x, scale=0.5).asnumpy(), np.arange(4.0)
+    )

@@ -42,6 +42,7 @@ from mxnet.ndarray import NDArray
 from bridge_cffi._native import ffi, lib
 from bridge_cffi.bridged_function import BridgedFunction, to_mxnet_func
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError, check, new_error_buffer
+from bridge_cffi.mxnet_alloc import dtype_flag, nd_empty
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.tvm_inference import InferredFunction
 from bridge_cffi.tvm_signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS
@@ -281,7 +282,9 @@ class RegisteredOp(NativeObject):
         shapes = self._shape_rule([x.shape for x in inputs], values)
         dtypes = self._type_rule([x.dtype for x in inputs], values)
         ctx = inputs[0].context if inputs else mx.cpu()
-        outputs = [mx.nd.empty(tuple(s), dtype=d, ctx=ctx) for s, d in zip(shapes, dtypes)]
+        outputs = [
+            nd_empty(tuple(s), d, dtype_flag(d), ctx) for s, d in zip(shapes, dtypes)
+        ]
         forward(*self._full_arguments(inputs, outputs, values))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 

@@ -6,7 +6,8 @@
                       PackedFunc generation, built by a third party); records its rows
     nox -l            list the sessions; run one cell with nox -s 'matrix(mxnet_1.9.1-tvm_0.25.0)'
 
-Cells and pins are in tools/matrix/matrix_cells.py, the table in tools/matrix/results_table.py.
+Cells and pins are in tools/matrix/cell_definitions.py (matrix_cells.py gathers the runner's
+names), the table in tools/matrix/results_table.py.
 A cell is a session: nox runs them one after another; two nox processes given different
 sessions may run at once (the wheel build and the results file are locked).
 """

@@ -11,6 +11,7 @@ from abi_checks.verdicts.versions import tvm_version
 
 
 def _major(version: str | None) -> int | None:
+    """The major number of a compiler version ("4.8.5" -> 4); None when there is none."""
     try:
         return int((version or "").split(".")[0])
     except ValueError:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from bridge_cffi._version import __version__
-from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
-from bridge_cffi.counters import read_counters, wait_until_released
 from bridge_cffi.direct import DirectFunction, direct
 from bridge_cffi.errors import (
     BridgeEngineError,
@@ -23,7 +21,10 @@ from bridge_cffi.errors import (
     BridgeValueError,
 )
 from bridge_cffi.include_dir import get_include
-from bridge_cffi.kernels import Kernel, load_c_kernel
+from bridge_cffi.mxnet.counters import read_counters, wait_until_released
+from bridge_cffi.mxnet.function import BridgedFunction, synchronize
+from bridge_cffi.mxnet.wrap import to_mxnet_func
+from bridge_cffi.producers.kernel import Kernel, load_c_kernel
 
 
 def __getattr__(name: str) -> Any:
@@ -34,14 +35,14 @@ def __getattr__(name: str) -> Any:
         from bridge_cffi.stack import require
 
         require("mxnet", "bridge_cffi.differentiable")
-        from bridge_cffi.autograd import differentiable
+        from bridge_cffi.mxnet.autograd import differentiable
 
         return differentiable
     if name in ("register_op", "RegisteredOp"):
         from bridge_cffi.stack import require
 
         require("mxnet", f"bridge_cffi.{name}")
-        from bridge_cffi import operators
+        from bridge_cffi.mxnet import operators
 
         return getattr(operators, name)
     raise AttributeError(f"module 'bridge_cffi' has no attribute {name!r}")

@@ -6,21 +6,36 @@ bridge requires the same symbols; optional ones become capability flags.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The directory holding the bridge_cffi and abi_checks packages (site-packages, or a checkout).
+#: The directory holding the bridge_cffi package (site-packages, or a checkout).
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
-#: Where the one symbol table lives: the copy an installed package carries (setup.py's build_py
-#: puts csrc/symbols.def beside the probe, as abi_checks/symbols.def), else the source tree's
-#: (a checkout or an editable install), at csrc/runtime/ or, before that move, at csrc/.
-_TABLE_CANDIDATES = (
-    _ROOT / "abi_checks" / "symbols.def",
-    _ROOT / "csrc" / "runtime" / "symbols.def",
-    _ROOT / "csrc" / "symbols.def",
-)
+
+def _probe_directories() -> list[Path]:
+    """Where the abi_checks package is, found without importing it (it may be installed apart
+    from bridge_cffi, or be the probe of a bridge that cannot import)."""
+    spec = importlib.util.find_spec("abi_checks")
+    return [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+
+
+def _table_candidates() -> tuple[Path, ...]:
+    """Where the one symbol table may live, in order: the copy an installed package carries
+    (setup.py's build_py puts csrc/symbols.def beside the probe, as abi_checks/symbols.def),
+    else the source tree's (a checkout or an editable install), at csrc/runtime/ or, before
+    that move, at csrc/."""
+    probe = _probe_directories()
+    trees = [d.parent for d in probe] + [_ROOT]
+    found = [d / "symbols.def" for d in probe] + [_ROOT / "abi_checks" / "symbols.def"]
+    for tree in trees:
+        found += [tree / "csrc" / "runtime" / "symbols.def", tree / "csrc" / "symbols.def"]
+    return tuple(dict.fromkeys(found))
+
+
+_TABLE_CANDIDATES = _table_candidates()
 
 _ENTRY = re.compile(
     r'BRIDGE_SYMBOL\((\w+), (\w+), (REQUIRED|OPTIONAL|PROBED), "([^"]*)", "([^"]*)"\)'

@@ -137,7 +137,7 @@ def facts_from_records(records: dict[str, dict[str, Any]]) -> DynamicFacts:
         for name in ("run_context_layout", "view_identity"):
             sub = bridge.get(name)
             if isinstance(sub, dict):
-                label = f"bridge_cffi.selftests.{name}"
+                label = f"bridge_cffi.mxnet.selftests.{name}"
                 test = SelfTest(sub.get("ok"), f"{label}: {sub.get('detail')}")
                 setattr(facts, f"bridge_{name}", test)
             elif not facts.bridge_available:

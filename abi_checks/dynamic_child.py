@@ -260,7 +260,7 @@ def stage_bridge() -> dict[str, Any]:
             "not built yet?",
         }
     try:
-        from bridge_cffi import selftests
+        from bridge_cffi.mxnet import selftests
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
         error = f"{type(exc).__name__}: {exc}"
         return {
@@ -268,11 +268,11 @@ def stage_bridge() -> dict[str, Any]:
             "import_error": error,
             "detail": f"import bridge_cffi ({package}) failed: {error}",
         }
-    result: dict[str, Any] = {"available": True, "detail": "bridge_cffi.selftests imported"}
+    result: dict[str, Any] = {"available": True, "detail": "bridge_cffi.mxnet.selftests imported"}
     for name in ("run_context_layout", "view_identity"):
         func = getattr(selftests, name, None)
         if func is None:
-            result[name] = {"ok": None, "detail": f"bridge_cffi.selftests.{name} not available"}
+            result[name] = {"ok": None, "detail": f"bridge_cffi.mxnet.selftests.{name} not available"}
             continue
         try:
             ok, detail = func()
@@ -281,7 +281,7 @@ def stage_bridge() -> dict[str, Any]:
             result[name] = {"ok": False, "detail": f"raised {type(exc).__name__}: {exc}"}
     gpu = getattr(selftests, "gpu_stream_layout", None)
     if gpu is None:
-        result["gpu"] = {"status": "not run", "detail": "bridge_cffi.selftests has no GPU test"}
+        result["gpu"] = {"status": "not run", "detail": "bridge_cffi.mxnet.selftests has no GPU test"}
     else:
         try:
             status, detail = gpu(0)

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also write results/gpu-*.json")
     parser.add_argument("--quick", action="store_true", help="few calls: checks it runs")
     args = parser.parse_args(argv)
-    from bridge_cffi.selftests import gpu_absent_reason
+    from bridge_cffi.mxnet.selftests import gpu_absent_reason
 
     absent = gpu_absent_reason()
     if absent is not None:

@@ -344,7 +344,7 @@ def format_training(train: dict[str, float]) -> list[str]:
 
 def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> list[str]:
     """(h) registered operators against today's bridged call and what MXNet users write."""
-    from bridge_cffi.operators import operator_route
+    from bridge_cffi.mxnet.operators import operator_route
 
     lines = [
         f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "

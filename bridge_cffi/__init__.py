@@ -8,43 +8,55 @@ names what to install.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from bridge_cffi._version import __version__
-from bridge_cffi.bridged_function import BridgedFunction, synchronize, to_mxnet_func
-from bridge_cffi.counters import read_counters, wait_until_released
-from bridge_cffi.direct import DirectFunction, direct
-from bridge_cffi.errors import (
-    BridgeEngineError,
-    BridgeError,
-    BridgeKernelError,
-    BridgeLibraryError,
-    BridgeTypeError,
-    BridgeValueError,
-)
-from bridge_cffi.include_dir import get_include
-from bridge_cffi.kernels import Kernel, load_c_kernel
+
+#: Where each public name lives. Loaded on first use (PEP 562), so that importing a light
+#: sub-package, above all ``bridge_cffi.facts`` (which the probe imports, possibly while MXNet
+#: crashes on import), runs neither the extension nor MXNet; ``autograd`` and ``operators``
+#: also need MXNet itself, and say so when it is missing.
+_PUBLIC = {
+    "BridgedFunction": "bridge_cffi.mxnet.function",
+    "synchronize": "bridge_cffi.mxnet.function",
+    "to_mxnet_func": "bridge_cffi.mxnet.wrap",
+    "read_counters": "bridge_cffi.mxnet.counters",
+    "wait_until_released": "bridge_cffi.mxnet.counters",
+    "DirectFunction": "bridge_cffi.direct",
+    "direct": "bridge_cffi.direct",
+    "BridgeEngineError": "bridge_cffi.errors",
+    "BridgeError": "bridge_cffi.errors",
+    "BridgeKernelError": "bridge_cffi.errors",
+    "BridgeLibraryError": "bridge_cffi.errors",
+    "BridgeTypeError": "bridge_cffi.errors",
+    "BridgeValueError": "bridge_cffi.errors",
+    "get_include": "bridge_cffi.include_dir",
+    "Kernel": "bridge_cffi.producers.kernel",
+    "load_c_kernel": "bridge_cffi.producers.kernel",
+}
+_NEEDS_MXNET = {
+    "differentiable": "bridge_cffi.mxnet.autograd",
+    "register_op": "bridge_cffi.mxnet.operators",
+    "RegisteredOp": "bridge_cffi.mxnet.operators",
+}
+_SUBPACKAGES = ("direct", "errors", "facts", "mxnet", "native", "producers", "unbuilt_tvm")
 
 
 def __getattr__(name: str) -> Any:
-    # autograd subclasses mx.autograd.Function, operators registers with MXNet: loaded on first
-    # use only, so that
-    # `import bridge_cffi` works without MXNet (and says what to install when it is used).
-    if name == "differentiable":
-        from bridge_cffi.stack import require
-
-        require("mxnet", "bridge_cffi.differentiable")
-        from bridge_cffi.autograd import differentiable
-
-        return differentiable
-    if name in ("register_op", "RegisteredOp"):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _NEEDS_MXNET:
         from bridge_cffi.stack import require
 
         require("mxnet", f"bridge_cffi.{name}")
-        from bridge_cffi import operators
-
-        return getattr(operators, name)
-    raise AttributeError(f"module 'bridge_cffi' has no attribute {name!r}")
+        value = getattr(importlib.import_module(_NEEDS_MXNET[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"bridge_cffi.{name}")
+    else:
+        raise AttributeError(f"module 'bridge_cffi' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 __all__ = [

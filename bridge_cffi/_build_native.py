@@ -45,7 +45,7 @@ def _libc_has_dl() -> bool:
 
 #: Callbacks into Python that C calls at graph-build time only (an operator's shape and type
 #: rules, see csrc/custom_op_mxnet.c); never on an engine thread. Implemented by
-#: bridge_cffi.operators with ffi.def_extern.
+#: bridge_cffi.mxnet.operators with ffi.def_extern.
 PYTHON_CALLBACKS = """
 extern "Python" int32_t bridge_py_infer_shape(void*, int32_t, const char**, const char**, int32_t,
                                               const int32_t*, const int64_t*, int32_t, int32_t*,

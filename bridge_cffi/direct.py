@@ -1,7 +1,7 @@
 """The direct consumer: call any protocol kernel now, on DLPack arrays, without MXNet's engine.
 
 A second consumer of ``protocol.h`` beside the engine one: the same kernels (whatever
-``to_mxnet_func`` accepts, through :func:`bridge_cffi.kernels.make_kernel`) run synchronously
+``to_mxnet_func`` accepts, through :func:`bridge_cffi.producers.kernel.make_kernel`) run synchronously
 on the calling thread through ``bridge_direct_call`` (csrc/consumer_direct.c), on anything
 exporting DLPack: numpy arrays, ``tvm_ffi`` tensors, MXNet NDArrays (exported with
 ``to_dlpack_for_read`` / ``to_dlpack_for_write``, which wait for pending writes / all pending
@@ -17,9 +17,9 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
-from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError, check, new_error_buffer
-from bridge_cffi.kernels import Kernel, make_kernel
+from bridge_cffi.native import ffi, lib
+from bridge_cffi.producers.kernel import Kernel, make_kernel
 
 logger = logging.getLogger(__name__)
 

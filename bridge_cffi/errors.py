@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import ffi, lib
 
 try:
     from mxnet.base import MXNetError as _EngineErrorBase
@@ -63,11 +63,19 @@ def new_error_buffer():  # type: ignore[no-untyped-def]  # cffi cdata has no sta
     return ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
 
 
-def check(code: int, error_buffer, context: str = "") -> None:  # type: ignore[no-untyped-def]
-    """Raise the exception matching a non-zero C return code, with the C message."""
+def check(  # type: ignore[no-untyped-def]
+    code: int, error_buffer, context: str = "", remedy: str = ""
+) -> None:
+    """Raise the exception matching a non-zero C return code, with the C message.
+
+    ``context`` goes before the message (what was being done), followed by ": "; ``remedy``
+    is appended as given, its own separator first (what to do about it).
+    """
     if code == lib.BRIDGE_OK:
         return
     message = ffi.string(error_buffer).decode("utf-8", "replace")
     if context:
         message = f"{context}: {message}"
+    if remedy:
+        message += remedy
     raise error_class(code)(message, code)

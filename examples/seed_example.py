@@ -49,7 +49,7 @@ def main() -> int:
 
     expected = (xx.asnumpy() + yy.asnumpy()) * 10.0
     matches = np.allclose(result, expected, rtol=1e-6)
-    readiness = bridge_cffi.readiness.ensure_ready()
+    readiness = bridge_cffi.mxnet.readiness.ensure_ready()
     print("bridge_cffi seed example")
     print(f"  MXNet {mx.__version__}, TVM {tvm.__version__}")
     print(f"  wrapped: {scaled_add!r}")

@@ -58,7 +58,7 @@ def main() -> int:
     result = zz.asnumpy()  # waits for the engine, and so for the kernel on the GPU
     done = time.perf_counter()
     matches = np.allclose(result, (x + y) * 10.0, rtol=1e-6)
-    status, detail = bridge_cffi.readiness.ensure_gpu_ready(0)
+    status, detail = bridge_cffi.mxnet.readiness.ensure_gpu_ready(0)
     print("bridge_cffi seed example on the GPU")
     print(f"  MXNet {mx.__version__}, TVM {tvm.__version__}, target cuda {ARCH}")
     print(f"  GPU self-test: {status}: {detail}")

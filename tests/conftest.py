@@ -65,7 +65,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gpu_items = [item for item in items if gpu_dir in Path(str(item.fspath)).parents]
     if not gpu_items:
         return
-    from bridge_cffi.selftests import gpu_absent_reason
+    from bridge_cffi.mxnet.selftests import gpu_absent_reason
 
     absent = gpu_absent_reason()
     for item in gpu_items:

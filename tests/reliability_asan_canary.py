@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import EXTENSION_PATH, ffi, lib
 
-print(f"extension: {sys.modules['bridge_cffi._native'].__file__}", file=sys.stderr, flush=True)
+print(f"extension: {EXTENSION_PATH}", file=sys.stderr, flush=True)
 with open("/proc/self/maps") as maps:
     if "libasan" not in maps.read():
         sys.exit("the ASan runtime is not loaded in this process")

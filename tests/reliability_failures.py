@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     source_np = np.arange(16, dtype="float32")
     source = mx.nd.array(source_np)
     target = mx.nd.zeros((16,))
-    out: dict[str, object] = {"mode": bridge_cffi.readiness.ensure_ready().error_mode}
+    out: dict[str, object] = {"mode": bridge_cffi.mxnet.readiness.ensure_ready().error_mode}
     where, seen, values_ok, messages_ok = [], [], True, True
     mx.nd.waitall()
     before = bridge_cffi.read_counters()

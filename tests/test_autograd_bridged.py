@@ -12,7 +12,7 @@ import tvm
 from tvm import te
 
 import bridge_cffi
-from bridge_cffi.autograd import DifferentiableFunction, differentiable
+from bridge_cffi.mxnet.autograd import DifferentiableFunction, differentiable
 from conftest import REPO, run_python
 
 TANH_SCALE = """

@@ -218,7 +218,7 @@ def test_the_consistency_check_fails_on_a_tampered_table(
 
 
 def test_gpu_benchmark_without_a_gpu_says_why_and_exits_0() -> None:
-    from bridge_cffi.selftests import gpu_absent_reason
+    from bridge_cffi.mxnet.selftests import gpu_absent_reason
 
     absent = gpu_absent_reason()
     done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--quick"], cwd=REPO,

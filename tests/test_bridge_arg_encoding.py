@@ -7,10 +7,10 @@ import sys
 
 import mxnet as mx
 import pytest
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import ffi, lib
 
 import bridge_cffi
-from bridge_cffi.bridged_function import pack_arguments
+from bridge_cffi.mxnet.packing import pack_arguments
 from kernels_tvm import add_scalar
 
 

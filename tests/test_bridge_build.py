@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import bridge_cffi._native as native
+from bridge_cffi import native
 from conftest import REPO
 
 STRICT = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fexceptions"]
@@ -15,7 +15,7 @@ C_SOURCES = sorted((REPO / "csrc").glob("*.c"))
 
 
 def test_built_extension_links_no_cpp_runtime_mxnet_or_tvm() -> None:
-    ldd = subprocess.run(["ldd", native.__file__], capture_output=True, text=True, check=True)
+    ldd = subprocess.run(["ldd", native.EXTENSION_PATH], capture_output=True, text=True, check=True)
     linked = ldd.stdout
     for forbidden in ("libstdc++", "libmxnet", "libtvm", "libc++"):
         assert forbidden not in linked, f"{forbidden} is linked:\n{linked}"
@@ -25,7 +25,7 @@ def test_built_extension_links_no_cpp_runtime_mxnet_or_tvm() -> None:
 def test_built_extension_needs_no_cpp_symbols() -> None:
     from elftools.elf.elffile import ELFFile
 
-    with open(native.__file__, "rb") as handle:
+    with open(native.EXTENSION_PATH, "rb") as handle:
         symbols = ELFFile(handle).get_section_by_name(".dynsym")
         undefined = [s.name for s in symbols.iter_symbols() if s["st_shndx"] == "SHN_UNDEF" and s.name]
     assert not [name for name in undefined if name.startswith("_Z")], undefined

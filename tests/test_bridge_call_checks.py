@@ -12,7 +12,7 @@ import tvm
 from tvm import te
 
 import bridge_cffi
-from bridge_cffi.tvm_signature import of_module, parse
+from bridge_cffi.producers.signature import of_module, parse
 
 
 def _kernel() -> tvm.runtime.Module:

@@ -91,7 +91,7 @@ def refuse(a, b):
 refuse = bridge_cffi.to_mxnet_func(tvm_ffi.convert(refuse), const_loc=[0])
 add = bridge_cffi.to_mxnet_func(add_into(), const_loc=[0, 1])
 x, y = mx.nd.ones((2,)), mx.nd.zeros((2,))
-out = {{"mode": bridge_cffi.readiness.ensure_ready().error_mode}}
+out = {{"mode": bridge_cffi.mxnet.readiness.ensure_ready().error_mode}}
 refuse(x, y)
 y.wait_to_read()
 try:

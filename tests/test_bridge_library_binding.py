@@ -14,7 +14,7 @@ from packaging.version import Version
 from abi_checks.api import check_bridge
 from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
 from bridge_cffi.errors import BridgeLibraryError
-from bridge_cffi.library_binding import (
+from bridge_cffi.mxnet.binding import (
     check_mxnet_supported,
     mapped_library_path,
     mxnet_version_code,
@@ -61,7 +61,7 @@ def test_missing_symbol_is_named_with_the_library_path(tmp_path: Path) -> None:
     code = f"""
 import ctypes, json
 ctypes.CDLL({str(library)!r})  # loaded first, as MXNet would be
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import ffi, lib
 error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
 status = lib.bridge_mxnet_bind({str(library)!r}.encode(), error)
 print(json.dumps([status, ffi.string(error).decode()]))
@@ -79,7 +79,7 @@ def test_a_library_not_loaded_is_never_loaded_by_the_bridge(tmp_path: Path) -> N
     library = tmp_path / "libunloaded.so"
     subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
     code = f"""
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import ffi, lib
 error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
 print(lib.bridge_mxnet_bind({str(library)!r}.encode(), error), ffi.string(error).decode())
 print(open("/proc/self/maps").read().count("libunloaded"))
@@ -95,11 +95,31 @@ def test_bridge_refuses_with_the_probes_reasons(tmp_path: Path) -> None:
     source.write_text(PARTIAL_MXNET)
     library = tmp_path / "libpartial_mxnet.so"
     subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
-    with pytest.raises(BridgeLibraryError, match="MXNDArrayToDLPack") as refused:
-        check_mxnet_supported(str(library), 10901)
-    assert "abi_checks" in str(refused.value)
-    with pytest.raises(BridgeLibraryError, match="#15774"):
-        check_mxnet_supported(str(library), 10500)
+    # The bridge's refusal is its C bind, which names the missing symbol: in a child, where the
+    # partial library is the one loaded and nothing is bound yet.
+    code = f"""
+import ctypes, json
+ctypes.CDLL({str(library)!r})  # loaded first, as MXNet would be
+from bridge_cffi.errors import BridgeLibraryError
+from bridge_cffi.mxnet.binding import check_mxnet_supported
+refusals = []
+for version_code in (10901, 10500):
+    try:
+        check_mxnet_supported({str(library)!r}, version_code)
+        refusals.append(None)
+    except BridgeLibraryError as refused:
+        refusals.append(str(refused))
+print(json.dumps(refusals))
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    missing_symbol, too_old = json.loads(done.stdout)
+    assert missing_symbol is not None and "MXNDArrayToDLPack" in missing_symbol
+    assert "abi_checks" in missing_symbol
+    assert too_old is not None and "#15774" in too_old
+    # The probe's check reads the same symbols from the file itself (its ELF read).
+    blockers = check_bridge(str(library), 10901).blockers
+    assert any("MXNDArrayToDLPack" in reason for reason in blockers)
 
 
 def _installed_mxnet_version_code() -> int:
@@ -133,9 +153,9 @@ def test_without_a_loaded_cuda_driver_gpu_arrays_are_refused_with_the_reason() -
     # and the GPU self-test reports "no GPU" with why (GPU arrays cannot even be made here).
     code = """
 import mxnet
-from bridge_cffi import selftests
+from bridge_cffi.mxnet import selftests
 from bridge_cffi.errors import BridgeLibraryError
-from bridge_cffi.library_binding import bind_cuda
+from bridge_cffi.mxnet.binding import bind_cuda
 print(selftests.gpu_stream_layout(0))
 try:
     bind_cuda()
@@ -157,8 +177,8 @@ def test_capability_flags_are_the_optional_mxnet_symbols_libmxnet_exports() -> N
 
     from abi_checks import requirements
     from abi_checks.elf_static import read_elf
-    from bridge_cffi._native import lib
-    from bridge_cffi.library_binding import capabilities
+    from bridge_cffi.native import lib
+    from bridge_cffi.mxnet.binding import capabilities
 
     assert mxnet_version_code() >= 10501  # binds MXNet
     exports = read_elf(mx.base._LIB._name)

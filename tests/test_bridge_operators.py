@@ -269,7 +269,7 @@ def _scenarios(engine: str, route: str) -> tuple[dict, str]:  # type: ignore[typ
 
 def _routes() -> list[str]:
     """Both routes where MXNet has both (1.9), else the custom-operator one."""
-    from bridge_cffi.operators import operator_route
+    from bridge_cffi.mxnet.operators import operator_route
 
     return ["custom_op", "extension_library"] if operator_route() == "extension_library" else [
         "custom_op"

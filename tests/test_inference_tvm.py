@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from tvm import te
 
 import bridge_cffi
-from bridge_cffi.tvm_inference import InferredFunction, analyse
+from bridge_cffi.unbuilt_tvm.access import analyse
+from bridge_cffi.unbuilt_tvm.front_end import InferredFunction
 
 
 def script(source: str) -> tvm.tirx.PrimFunc:

@@ -28,7 +28,7 @@ def test_no_c_file_binds_a_symbol_outside_the_table() -> None:
 
 
 def test_the_extension_binds_exactly_the_table() -> None:
-    from bridge_cffi._native import ffi, lib
+    from bridge_cffi.native import ffi, lib
 
     count = lib.bridge_symbol_count()
     names = [ffi.string(lib.bridge_symbol_name(i)).decode() for i in range(count)]

@@ -15,7 +15,7 @@ import tvm
 from kernels_tvm import add_into, scaled_add
 
 import bridge_cffi
-from bridge_cffi.tvm_generations import exported_library_generation
+from bridge_cffi.producers.generations import exported_library_generation
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import mxnet as mx
 import tvm
 from tvm import te
 import bridge_cffi
-from bridge_cffi.autograd import differentiable
+from bridge_cffi.mxnet.autograd import differentiable
 
 n = te.var("n")
 x, y = te.placeholder((n,), name="x"), te.placeholder((n,), name="y")

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from mxnet.base import MXNetError  # noqa: E402
 
 import bridge_cffi  # noqa: E402
-from bridge_cffi.readiness import ensure_gpu_ready  # noqa: E402
+from bridge_cffi.mxnet.readiness import ensure_gpu_ready  # noqa: E402
 
 GPU = mx.gpu(0)
 ENGINE = os.environ.get("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice")
@@ -311,7 +311,7 @@ def gpu_views() -> str:
 
 @scenario
 def gpu_refused_by_its_self_test_is_refused_before_push() -> str:
-    from bridge_cffi._native import lib
+    from bridge_cffi.native import lib
 
     scale_into = inline("scale_into")
     x, z = filled(8, 1.0), filled(8, 0.0)

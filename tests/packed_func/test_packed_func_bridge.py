@@ -18,7 +18,7 @@ from abi_native_builds import build_shared
 from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 import bridge_cffi
-from bridge_cffi.tvm_generations import exported_library_generation, packed_func_kind
+from bridge_cffi.producers.generations import exported_library_generation, packed_func_kind
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,9 +6,9 @@ Each returns ``(confirmed, detail)``. They run in-process against the loaded MXN
 
 from __future__ import annotations
 
-from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeError, check, new_error_buffer
-from bridge_cffi.library_binding import bind_cuda, bind_mxnet
+from bridge_cffi.mxnet.binding import bind_cuda, bind_mxnet
+from bridge_cffi.native import ffi, lib
 
 #: Outcomes of the GPU stream self-test (the probe's ``gpu`` line).
 GPU_CONFIRMED = "confirmed"

@@ -4,7 +4,7 @@
 one operation: calling it pushes ``forward`` through the bridge (allocating its outputs), and
 ``loss.backward()`` pushes ``backward`` through the bridge, writing straight into MXNet's
 gradient buffers. Both are functions with inferred outputs (un-built TVM code, see
-:mod:`bridge_cffi.tvm_inference`).
+:mod:`bridge_cffi.unbuilt_tvm.front_end`).
 
 Argument convention. Say ``forward`` has non-output arguments ``a_0 .. a_k`` (arrays and
 scalars, in order) and outputs ``y_0 .. y_m``. Then ``backward``'s non-output arguments are
@@ -27,7 +27,7 @@ from mxnet.base import _LIB, MXCallbackList, NDArrayHandle, c_array, c_handle_ar
 from mxnet.ndarray import NDArray
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
-from bridge_cffi.tvm_inference import OPAQUE, READWRITE, InferredFunction
+from bridge_cffi.unbuilt_tvm.front_end import OPAQUE, READWRITE, InferredFunction
 
 # MXNet's OpReqType, as handed to a custom function's backward.
 _REQ_NULL, _REQ_WRITE, _REQ_INPLACE, _REQ_ADD = 0, 1, 2, 3
@@ -36,9 +36,9 @@ _REQ_NULL, _REQ_WRITE, _REQ_INPLACE, _REQ_ADD = 0, 1, 2, 3
 def _as_inferred(func: Any, role: str, name: str | None) -> InferredFunction:
     if isinstance(func, InferredFunction):
         return func
-    from bridge_cffi.bridged_function import _is_unbuilt_tvm, to_mxnet_func
+    from bridge_cffi.mxnet.wrap import is_unbuilt_tvm, to_mxnet_func
 
-    if _is_unbuilt_tvm(func):
+    if is_unbuilt_tvm(func):
         wrapped = to_mxnet_func(func, name=name)
         assert isinstance(wrapped, InferredFunction)
         return wrapped

@@ -39,13 +39,15 @@ import mxnet as mx
 import numpy as np
 from mxnet.ndarray import NDArray
 
-from bridge_cffi._native import ffi, lib
-from bridge_cffi.bridged_function import BridgedFunction, to_mxnet_func
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError, check, new_error_buffer
-from bridge_cffi.mxnet_alloc import dtype_flag, nd_empty
+from bridge_cffi.facts.versions import operator_route as route_for
+from bridge_cffi.mxnet.alloc import dtype_flag, nd_empty
+from bridge_cffi.mxnet.function import BridgedFunction
+from bridge_cffi.mxnet.wrap import to_mxnet_func
+from bridge_cffi.native import EXTENSION_PATH, ffi, lib
 from bridge_cffi.native_object import NativeObject
-from bridge_cffi.tvm_inference import InferredFunction
-from bridge_cffi.tvm_signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS
+from bridge_cffi.producers.signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS
+from bridge_cffi.unbuilt_tvm.front_end import InferredFunction
 
 logger = logging.getLogger(__name__)
 
@@ -568,16 +570,12 @@ def operator_route() -> str:
         return chosen
     from packaging.version import Version
 
-    from abi_checks.requirements import operator_route as route_for
-
     return route_for(Version(mx.__version__.split(".post")[0]))
 
 
 def _load_as_library(name: str) -> None:
     """Have MXNet load this extension as a library, which registers the pending operators."""
-    from bridge_cffi import _native
-
-    path = os.path.abspath(_native.__file__)
+    path = os.path.abspath(EXTENSION_PATH)
     mx.library.load(path, verbose=False)
     if not hasattr(mx.nd, name):
         raise BridgeValueError(f"register_op({name!r}): MXNet loaded {path} but has no {name}")
@@ -613,7 +611,7 @@ def register_op(
         raise BridgeValueError(f"name: expected an identifier, got {name!r}")
     if not isinstance(namespace, str) or not _NAME.match(namespace):
         raise BridgeValueError(f"namespace: expected an identifier, got {namespace!r}")
-    from bridge_cffi.autograd import DifferentiableFunction
+    from bridge_cffi.mxnet.autograd import DifferentiableFunction
 
     backward: InferredFunction | None = None
     save_outputs = False

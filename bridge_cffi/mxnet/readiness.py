@@ -7,9 +7,9 @@ import os
 import threading
 from dataclasses import dataclass
 
-from bridge_cffi import selftests
-from bridge_cffi._native import lib
-from bridge_cffi.library_binding import bind_mxnet
+from bridge_cffi.mxnet import selftests
+from bridge_cffi.mxnet.binding import bind_mxnet
+from bridge_cffi.native import lib
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from bridge_cffi.process_maps import mapped_libraries_named
+from bridge_cffi.facts.process_maps import mapped_libraries_named
 
 Generation = Literal["packed-func", "tvm-ffi", "bridge-protocol"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge_cffi._native import ffi, lib
+from bridge_cffi.native import ffi, lib
 
 _FIELDS = (
     "ops_pushed",

@@ -9,10 +9,10 @@ import logging
 import os
 from typing import Any
 
-from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
-from bridge_cffi.library_binding import bind_tvm_legacy
-from bridge_cffi.tvm_generations import mapped_packed_func_runtime, packed_func_runtime_of
+from bridge_cffi.native import ffi, lib
+from bridge_cffi.producers.binding import bind_tvm_legacy
+from bridge_cffi.producers.generations import mapped_packed_func_runtime, packed_func_runtime_of
 
 logger = logging.getLogger("bridge_cffi")
 

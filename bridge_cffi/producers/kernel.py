@@ -11,19 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge_cffi._native import ffi, lib
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
-from bridge_cffi.library_binding import bind_tvmffi
+from bridge_cffi.native import ffi, lib
 from bridge_cffi.native_object import NativeObject
-from bridge_cffi.stack import require
-from bridge_cffi.tvm_generations import (
+from bridge_cffi.producers.binding import bind_tvmffi
+from bridge_cffi.producers.generations import (
     ELFError,
     exported_library_generation,
     mapped_packed_func_runtime,
     packed_func_kind,
     packed_func_runtime_of,
 )
-from bridge_cffi.tvm_signature import Signature, of_library, of_module
+from bridge_cffi.producers.signature import Signature, of_library, of_module
+from bridge_cffi.stack import require
 
 
 @dataclass(eq=False)
@@ -127,9 +127,7 @@ def from_c_pointer(pointer: Any, name: str | None, keepalive: tuple[Any, ...] = 
     """Adapt a ``bridge_kernel*`` whose one reference is handed over to the bridge."""
     kernel = ffi.cast("bridge_kernel*", pointer)
     error = new_error_buffer()
-    status = lib.bridge_kernel_check(kernel, error)
-    if status != lib.BRIDGE_OK:
-        check(status, error, "func")
+    check(lib.bridge_kernel_check(kernel, error), error, "func")
     c_name = ffi.string(kernel.name).decode() if kernel.name != ffi.NULL else "c_kernel"
     return Kernel(_owned(kernel), name or c_name, int(kernel.num_args), keepalive)
 
@@ -167,7 +165,7 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
 
 def from_packed_func_generation(func: Any, kind: str, name: str | None) -> Kernel:
     """Adapt a PackedFunc or runtime Module of the PackedFunc generation (TVM < 0.20)."""
-    from bridge_cffi import producer_tvm_legacy as legacy
+    from bridge_cffi.producers import tvm_legacy as legacy
 
     runtime = packed_func_runtime_of(func)
     assert runtime is not None  # packed_func_kind found it
@@ -195,7 +193,7 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
         kernel = load_c_kernel(path)
         return kernel if name is None else make_kernel(kernel, name)
     if generation == "packed-func":
-        from bridge_cffi.producer_tvm_legacy import from_packed_func_library
+        from bridge_cffi.producers.tvm_legacy import from_packed_func_library
 
         pointer, shown, _ = from_packed_func_library(path, name)
         return Kernel(_owned(pointer), shown, int(pointer.num_args))
@@ -251,7 +249,7 @@ def make_kernel(func: Any, name: str | None) -> Kernel:
     if callable(func):
         # A Python function runs as a tvm-ffi function on MXNet's engine thread (taking the
         # GIL itself), named after itself in the profiler.
-        from bridge_cffi.engine_guard import guarded
+        from bridge_cffi.producers.engine_guard import guarded
 
         tvm_ffi = require("tvm_ffi", "a Python callable as a kernel")
         shown = name or getattr(func, "__qualname__", None) or type(func).__name__

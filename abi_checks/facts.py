@@ -119,7 +119,7 @@ class DynamicFacts:
     bridge_run_context_layout: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_view_identity: SelfTest = field(default_factory=lambda: SelfTest(None, "not run"))
     bridge_error_mode: str | None = None
-    #: gpu(0)'s stream self-test (bridge_cffi.selftests.gpu_stream_layout): GPU arrays are
+    #: gpu(0)'s stream self-test (bridge_cffi.mxnet.selftests.gpu_stream_layout): GPU arrays are
     #: accepted only when it is "confirmed"
     gpu: GpuCheck = field(default_factory=lambda: GpuCheck("not run", "not run"))
     mapped_libraries: list[str] = field(default_factory=list)

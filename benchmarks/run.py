@@ -141,7 +141,8 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
 
 def staging(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, float]:
     """(f) A misaligned view into a default-buffer kernel (staged) against an aligned one, and
-    one memcpy of that argument's bytes: what staging costs per call."""
+    one memcpy of that argument's bytes: what staging costs per call.
+    """
     paths = make_view_paths(module, n)
 
     def copy_us() -> float:
@@ -192,7 +193,8 @@ def distributed_step(steps: int, rounds: int, round_steps: int) -> dict[str, flo
     """(g) The 2-worker dist_sync job of examples/distributed_training.py (1 server, loopback):
     ms per whole step with the bridged update against the Trainer's own MXNet Adam update,
     timed in alternating rounds of ``round_steps`` steps in the same job; medians over rounds,
-    then over workers. The job runs in child processes, this one waits."""
+    then over workers. The job runs in child processes, this one waits.
+    """
     with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
         report_path = Path(tmp) / "report.json"
         command = [sys.executable, str(EXAMPLES / "distributed_training.py"), "--steps",

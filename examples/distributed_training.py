@@ -114,7 +114,8 @@ def run_job(args: argparse.Namespace, out: Path) -> tuple[Any, list[dict[str, An
 
 def params_max_diff(first: Path, second: Path) -> float:
     """The largest absolute difference between two runs' final parameters (inf if their
-    arrays do not correspond)."""
+    arrays do not correspond).
+    """
     a, b = np.load(first), np.load(second)
     if a.files != b.files or any(a[k].shape != b[k].shape for k in a.files):
         return float("inf")
@@ -135,7 +136,8 @@ def operator_runs_by_worker(reports: list[dict[str, Any]]) -> list[int]:
 
     ``ops_run`` counts every bridged kernel run, pushed calls and operator kernels alike, and
     ``ops_pushed`` pushed calls only; every pushed call has run when the worker reads them
-    (after ``waitall``), so the difference is the operator's runs."""
+    (after ``waitall``), so the difference is the operator's runs.
+    """
     return [_counted(r, "ops_run") - _counted(r, "ops_pushed") for r in reports]
 
 
@@ -253,7 +255,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run both trainings and compare; 0 when every check passes, 1 when one fails, 2 when
-    the job failed (a role died or it timed out)."""
+    the job failed (a role died or it timed out).
+    """
     args = parse_args(argv)
     activation = "bridged swish" if args.activation == "swish" else "relu"
     print(f"bridge_cffi dist_sync training: 16-{args.hidden}-{args.hidden}-1 MLP ({activation}), "

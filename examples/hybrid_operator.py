@@ -136,7 +136,8 @@ def copy_weights(source: Model, target: Model) -> None:
 
 def export_and_reload(model: Model, out: Path) -> tuple[Path, float]:
     """Export ``model``; load it back with SymbolBlock.imports; return the symbol file and the
-    largest difference between the two models' predictions."""
+    largest difference between the two models' predictions.
+    """
     prefix = out / "swish_model"
     model.export(str(prefix))
     symbol_file = Path(f"{prefix}-symbol.json")

@@ -128,7 +128,8 @@ class LoopbackJob:
 
     def wait(self, timeout: float, poll_s: float = 0.05) -> JobOutcome:
         """Wait until every role exits 0, any role fails, or ``timeout`` seconds have passed
-        since ``start()``; kill what is left in the last two cases."""
+        since ``start()``; kill what is left in the last two cases.
+        """
         failure = None
         while failure is None:
             codes = {name: p.poll() for name, p in self.processes.items()}

@@ -149,7 +149,8 @@ class BridgedSwish(gluon.HybridBlock):  # type: ignore[misc]
 def make_model(seed: int, features: int = 16, hidden: int = 64,
                activation: str = "relu") -> gluon.nn.HybridSequential:
     """A three-layer MLP with deterministic initial weights; its two hidden layers use
-    ``activation``, one of :data:`ACTIVATIONS` (``"swish"``: a bridged operator each)."""
+    ``activation``, one of :data:`ACTIVATIONS` (``"swish"``: a bridged operator each).
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
     mx.random.seed(seed)

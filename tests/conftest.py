@@ -60,7 +60,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """tests/gpu/ is collected everywhere: marked `gpu`, and skipped, with the reason, where
-    MXNet sees no GPU (the reason begins with NO_GPU_SKIP)."""
+    MXNet sees no GPU (the reason begins with NO_GPU_SKIP).
+    """
     gpu_dir = REPO / "tests" / "gpu"
     gpu_items = [item for item in items if gpu_dir in Path(str(item.fspath)).parents]
     if not gpu_items:

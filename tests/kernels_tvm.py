@@ -101,7 +101,8 @@ def add_into_aligned_only() -> tvm.runtime.Module:
 
 def unchecked(module: tvm.runtime.Module, directory: Path) -> tvm.runtime.Module:
     """``module`` exported and loaded back: its signature is no longer readable from IR, so
-    the bridge leaves every argument check to the kernel (errors arrive late)."""
+    the bridge leaves every argument check to the kernel (errors arrive late).
+    """
     path = directory / f"unchecked_{id(module)}.so"
     module.export_library(str(path))
     return tvm.runtime.load_module(str(path))

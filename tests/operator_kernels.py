@@ -72,7 +72,8 @@ def tanh_scale_op() -> Any:
 @lru_cache(maxsize=None)
 def compiled_scaled_add_op(name: str = "test_compiled_scaled_add", lie: bool = False) -> Any:
     """The seed's compiled module as an operator, shapes from a Python rule; ``lie`` makes the
-    rule give the output a wrong length, so the kernel itself refuses the call."""
+    rule give the output a wrong length, so the kernel itself refuses the call.
+    """
     module = tvm.build(scaled_add_prim_func(), target="llvm")
 
     def same_as_x(shapes: list[tuple[int, ...]], scale: float) -> list[tuple[int, ...]]:

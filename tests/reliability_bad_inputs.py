@@ -184,7 +184,8 @@ MAYBE = "maybe"
 
 def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
     """Whether the kernel computes on these arguments (it refuses anything else); MAYBE where
-    TVM may convert an int or bool given for its float scalar (then the value must be right)."""
+    TVM may convert an int or bool given for its float scalar (then the value must be right).
+    """
     if len(args) != len(target.tensors) + (target.scalar is not None):
         return False
     tensors = [args[p] for p in target.tensors]

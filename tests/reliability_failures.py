@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             named = "c_failing_scale failed"
         where.append(failed_at)
         messages_ok = messages_ok and expected in message and named in message
-        if not (expected in message):
+        if expected not in message:
             seen.append(message[:300])
         # A later operation on the same arrays runs normally, through both producers.
         scale_c(source, target, scale)

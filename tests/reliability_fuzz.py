@@ -437,7 +437,8 @@ class Fuzzer:
 
     def bound_magnitudes(self) -> None:
         """Keep every value small enough for exact float32 arithmetic: a native ``x % 61``
-        (floor modulo, exact on small integers) in place on an array that grew past LIMIT."""
+        (floor modulo, exact on small integers) in place on an array that grew past LIMIT.
+        """
         for i, values in enumerate(self.pool.np):
             if np.abs(values).max() > LIMIT:
                 target = self.pool.mx[i]

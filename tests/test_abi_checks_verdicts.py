@@ -148,7 +148,8 @@ def test_only_mxnet_from_1_5_1_on_is_supported(major: int, minor: int, patch: in
 
 def _bridge_copy(site: Path, keep_extension: bool, damage: str | None = None) -> Path:
     """A copy of this checkout's bridge_cffi (with its real built extension, unless told not
-    to) in `site`, damaged as a broken install would be."""
+    to) in `site`, damaged as a broken install would be.
+    """
     package, extensions = bridge_extension_files()
     assert package is not None and extensions, "the bridge extension must be built for this test"
     target = site / "bridge_cffi"

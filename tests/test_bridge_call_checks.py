@@ -1,5 +1,6 @@
 """Errors knowable at the call arrive at the call: a function compiled by TVM embeds its
-signature, which the bridge reads once and checks each call against, in C, before pushing."""
+signature, which the bridge reads once and checks each call against, in C, before pushing.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The direct consumer (csrc/consumer_direct.c, bridge_cffi.direct): protocol kernels of every
-producer called synchronously on DLPack arrays, results checked against numpy."""
+producer called synchronously on DLPack arrays, results checked against numpy.
+"""
 
 from __future__ import annotations
 

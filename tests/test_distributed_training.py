@@ -1,7 +1,8 @@
 """The distributed example: the MLP with the bridged swish operator as its hidden activation and
 the bridged Adam on every worker of a dist_sync job (2 workers and 1 server on loopback) against
 kvstore="device" in one process, and the job's own stopping when
-a role dies or hangs. Each case runs the README's command in a subprocess with a timeout."""
+a role dies or hangs. Each case runs the README's command in a subprocess with a timeout.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The suite's deadlock watchdog (pytest-timeout, configured in pyproject.toml) does interrupt a
 test blocked in MXNet's C wait on an operation that never runs, the shape a missed aliasing
-deduplication takes, instead of hanging the run."""
+deduplication takes, instead of hanging the run.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The seed's real scenario: pip MXNet with a TVM of the PackedFunc generation built elsewhere
 (hhb-tvm 3.2.3, TVM 0.16, GCC 9/11, old std::string ABI), run on MXNet's engine through
-TVMFuncCall from C. Runs in its own environment: ``nox -s packed_func``."""
+TVMFuncCall from C. Runs in its own environment: ``nox -s packed_func``.
+"""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def test_kernel_error_reaches_python_at_the_next_wait_with_tvms_message() -> Non
         zz.asnumpy()
     message = str(raised.value)
     assert "Assert fail: num_args == 4, vadd: num_args should be 4" in message
-    assert "Traceback" not in message.split("Assert fail")[0].split("bridge_cffi")[-1]
+    assert "Traceback" not in message.split("Assert fail", maxsplit=1)[0].rsplit("bridge_cffi", maxsplit=1)[-1]
 
 
 def test_debug_logging_keeps_tvms_whole_error_text() -> None:

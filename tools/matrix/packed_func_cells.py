@@ -27,7 +27,8 @@ TESTS = "tests/packed_func/test_*.py"
 
 def interpreter() -> str:
     """Python 3.10 for nox: $BRIDGE_CFFI_PYTHON310, else pyenv's newest 3.10 (our machines have
-    one; pyenv's shim refuses versions not selected), else whatever nox finds as "3.10"."""
+    one; pyenv's shim refuses versions not selected), else whatever nox finds as "3.10".
+    """
     chosen = os.environ.get("BRIDGE_CFFI_PYTHON310")
     if chosen:
         return chosen

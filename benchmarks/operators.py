@@ -118,7 +118,8 @@ def hybridized_blocks(batches: tuple[int, ...], calls: int, rounds: int) -> dict
             blocks[bridged] = block
         # Same weights in both, so their outputs can be compared.
         for native_param, bridged_param in zip(
-            blocks[False].collect_params().values(), blocks[True].collect_params().values()
+            blocks[False].collect_params().values(), blocks[True].collect_params().values(),
+            strict=True,
         ):
             bridged_param.set_data(native_param.data())
         np.testing.assert_allclose(

@@ -307,11 +307,11 @@ def format_big(big: dict[str, float]) -> list[str]:
 def format_threads(threads: dict[str, float]) -> list[str]:
     """(d) one pushing thread against two."""
     return [
-        f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
-        f"{threads['two_threads']:,.0f} (x{threads['two_threads'] / threads['one_thread']:.2f})",
-        f"    cores busy (all threads, CPU s per wall s): one pusher "
+        (f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
+        f"{threads['two_threads']:,.0f} (x{threads['two_threads'] / threads['one_thread']:.2f})"),
+        (f"    cores busy (all threads, CPU s per wall s): one pusher "
         f"{threads['one_thread_cores_busy']:.2f}, two pushers "
-        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}",
+        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}"),
     ]
 
 
@@ -349,8 +349,8 @@ def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> li
     from bridge_cffi.operators import operator_route
 
     lines = [
-        f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
-        "(us; ratio to f(x, y, z))"
+        (f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
+        "(us; ratio to f(x, y, z))")
     ]
     labels = {
         "bridge_f_xyz": "f(x, y, z, 2.0), z passed in",
@@ -380,12 +380,12 @@ def format_distributed(dist: dict[str, float]) -> list[str]:
     """(g) the dist_sync job, bridged update against MXNet's own."""
     bridged, native = dist["bridged_ms_per_step"], dist["native_ms_per_step"]
     return [
-        f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
+        (f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
         f"(median of {dist['rounds']:.0f} rounds of "
         f"{dist['round_steps']:.0f}, then over workers): bridged update "
-        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}",
-        f"    final loss against one process (kvstore=device): relative difference "
-        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}",
+        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}"),
+        (f"    final loss against one process (kvstore=device): relative difference "
+        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}"),
     ]
 
 

@@ -130,7 +130,7 @@ def train(bridged: bool, steps: int, batch: int = 64, seed: int = 0) -> Run:
 
 def copy_weights(source: Model, target: Model) -> None:
     """Give ``target`` the parameters of ``source`` (same architecture)."""
-    for theirs, ours in zip(source.collect_params().values(), target.collect_params().values()):
+    for theirs, ours in zip(source.collect_params().values(), target.collect_params().values(), strict=True):
         ours.set_data(theirs.data())
 
 

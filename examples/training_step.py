@@ -97,7 +97,7 @@ class BridgedAdam:
         """Update every parameter from its gradient: pushes one operation per array, no waits."""
         self.t += 1
         lr, beta1, beta2, epsilon, wd = self.hyper
-        for kernel, param, (mean, var) in zip(self.kernels, self.params, self.states):
+        for kernel, param, (mean, var) in zip(self.kernels, self.params, self.states, strict=True):
             kernel(param.data(), param.grad(), mean, var, lr, beta1, beta2, epsilon, wd,
                    1.0 / batch_size, float(self.t))
 
@@ -172,7 +172,7 @@ def copy_model(source: gluon.nn.HybridSequential, seed: int,
                hidden: int = 64) -> gluon.nn.HybridSequential:
     """A second model with the same architecture and a copy of ``source``'s weights."""
     net = make_model(seed + 1, hidden=hidden)
-    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values()):
+    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values(), strict=True):
         mine.set_data(theirs.data().copy())
     return net
 

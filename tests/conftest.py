@@ -94,7 +94,7 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+                          env=full_env, timeout=timeout, cwd=REPO, check=False)
 
 
 def compile_c_kernels(output_dir: Path, compiler: str = "gcc") -> Path:

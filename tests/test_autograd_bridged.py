@@ -135,7 +135,7 @@ def test_elementwise_gradients_match_finite_differences() -> None:
         return op(*[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
 
     for got, want in zip(autograd_gradient(op, [x, w], weights),
-                         numeric_gradient(forward, [x, w], weights)):
+                         numeric_gradient(forward, [x, w], weights), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
@@ -149,7 +149,7 @@ def test_dense_gradients_match_finite_differences() -> None:
         return op(*[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
 
     for got, want in zip(autograd_gradient(op, arrays, weights),
-                         numeric_gradient(forward, arrays, weights)):
+                         numeric_gradient(forward, arrays, weights), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
@@ -169,7 +169,7 @@ def test_dense_matches_mxnet_fully_connected_forward_and_backward() -> None:
             loss = (mx.nd.relu(y) * head).sum()
         loss.backward()
         results.append([y.asnumpy()] + [a.grad.asnumpy() for a in inputs])
-    for ours, native in zip(*results):
+    for ours, native in zip(*results, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-5, atol=1e-5)
 
 
@@ -185,7 +185,7 @@ def test_elementwise_matches_mxnet_tanh_times_w() -> None:
             y = tanh_scale()(xs, ws) if use_bridge else mx.nd.tanh(xs) * ws
             (y * y).sum().backward()
         grads.append((xs.grad.asnumpy(), ws.grad.asnumpy()))
-    for ours, native in zip(*grads):
+    for ours, native in zip(*grads, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-12, atol=1e-12)
 
 

@@ -54,7 +54,7 @@ def test_sparse_array_is_refused_before_the_push(scaled, stype: str) -> None:  #
 
 def test_arrays_on_different_devices_are_refused(scaled) -> None:  # type: ignore[no-untyped-def]
     before = _pushed()
-    with pytest.raises(ValueError, match="argument 2 is on device .* but argument 0 is on"):
+    with pytest.raises(ValueError, match=r"argument 2 is on device .* but argument 0 is on"):
         scaled(mx.nd.ones((4,)), mx.nd.ones((4,)), mx.nd.ones((4,), ctx=mx.cpu(1)), 1.0)
     assert _pushed() == before
 

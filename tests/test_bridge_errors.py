@@ -73,7 +73,7 @@ def test_c_kernel_error_code_arrives_with_its_message(c_kernel_library) -> None:
     )
     out = mx.nd.zeros((4,))
     failing(mx.nd.ones((4,)), out, 2.5)
-    with pytest.raises(MXNetError, match="scale kernel refused: 2.5"):
+    with pytest.raises(MXNetError, match=r"scale kernel refused: 2.5"):
         out.asnumpy()
     scale = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0])
     scale(mx.nd.ones((4,)), out, 3.0)

@@ -194,7 +194,7 @@ def test_kernel_errors_are_raised_at_the_call(
         bridge_cffi.load_c_kernel(c_kernel_library, "failing_kernel_create"), const_loc=[0]
     )
     x, y = inputs()
-    with pytest.raises(BridgeKernelError, match="c_failing_scale failed: scale kernel refused: 2.5"):
+    with pytest.raises(BridgeKernelError, match=r"c_failing_scale failed: scale kernel refused: 2.5"):
         failing(x, np.zeros(N, "float32"), 2.5)
-    with pytest.raises(BridgeKernelError, match="Mismatched z.shape"):
+    with pytest.raises(BridgeKernelError, match=r"Mismatched z.shape"):
         seed(x, y, np.zeros(N - 1, "float32"), 1.0)

@@ -51,7 +51,7 @@ def test_autograd_with_mx_np_arrays_matches_mx_np_ops() -> None:
         loss.backward()
         assert isinstance(y, mx.np.ndarray)
         grads.append((x.grad.asnumpy(), w.grad.asnumpy()))
-    for ours, native in zip(*grads):
+    for ours, native in zip(*grads, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-12)
 
 

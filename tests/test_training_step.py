@@ -39,7 +39,7 @@ def test_one_fused_adam_step_matches_mxnet_adam_update(shape: tuple[int, ...]) -
     lr_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)  # what mx.optimizer.Adam passes
     mx.nd.adam_update(*native, out=native[0], lr=lr_t, beta1=beta1, beta2=beta2, epsilon=eps,
                       wd=wd, rescale_grad=rescale)
-    for name, a, b in zip("wgmv", ours, native):
+    for name, a, b in zip("wgmv", ours, native, strict=True):
         np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=2e-6, atol=1e-7, err_msg=name)
 
 

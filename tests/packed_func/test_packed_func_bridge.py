@@ -175,6 +175,7 @@ def test_a_packed_func_is_refused_while_a_tvmffi_generation_runtime_is_loaded(
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused:" in result.stdout, result.stdout
@@ -216,6 +217,7 @@ def test_every_engine_type(engine: str) -> None:
         text=True,
         env=env,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "values: True" in result.stdout

@@ -98,8 +98,8 @@ def render_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "## TVM of the PackedFunc generation (TVM < 0.20), built by a third party",
         "",
-        f"`nox -s packed_func`: Python {PYTHON}, `hhb-tvm=={HHB_TVM}` (TVM 0.16.dev0, GCC 9/11, "
-        "old std::string ABI) with pip MXNet; `tests/packed_func/` in strict mode and the probe.",
+        (f"`nox -s packed_func`: Python {PYTHON}, `hhb-tvm=={HHB_TVM}` (TVM 0.16.dev0, GCC 9/11, "
+        "old std::string ABI) with pip MXNet; `tests/packed_func/` in strict mode and the probe."),
         "",
         "| MXNet | TVM | tests/packed_func | probe bridge-async | MXTVMBridge, measured | at |",
         "|---|---|---|---|---|---|",

@@ -96,7 +96,7 @@ class Run:
     model: Model
 
 
-def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _data(seed: int = 0) -> tuple[np.typing.NDArray[np.generic], np.typing.NDArray[np.generic]]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((512, 8)).astype("float32")
     y = np.sin(x @ rng.standard_normal((8, 1))).astype("float32")
@@ -130,7 +130,8 @@ def train(bridged: bool, steps: int, batch: int = 64, seed: int = 0) -> Run:
 
 def copy_weights(source: Model, target: Model) -> None:
     """Give ``target`` the parameters of ``source`` (same architecture)."""
-    for theirs, ours in zip(source.collect_params().values(), target.collect_params().values(), strict=True):
+    for theirs, ours in zip(source.collect_params().values(), target.collect_params().values(),
+                            strict=True):
         ours.set_data(theirs.data())
 
 

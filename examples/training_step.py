@@ -113,7 +113,9 @@ class RunResult:
     ms_per_update: float  # the optimizer update alone, averaged over repeated updates
 
 
-def make_data(seed: int, samples: int = 2048, features: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def make_data(
+    seed: int, samples: int = 2048, features: int = 16
+) -> tuple[np.typing.NDArray[np.generic], np.typing.NDArray[np.generic]]:
     """A synthetic non-linear regression problem."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((samples, features)).astype("float32")
@@ -172,13 +174,14 @@ def copy_model(source: gluon.nn.HybridSequential, seed: int,
                hidden: int = 64) -> gluon.nn.HybridSequential:
     """A second model with the same architecture and a copy of ``source``'s weights."""
     net = make_model(seed + 1, hidden=hidden)
-    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values(), strict=True):
+    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values(),
+                            strict=True):
         mine.set_data(theirs.data().copy())
     return net
 
 
-def _train(name: str, net: Any, update: Any, x: np.ndarray, y: np.ndarray, steps: int,
-           batch_size: int) -> RunResult:
+def _train(name: str, net: Any, update: Any, x: np.typing.NDArray[np.generic],
+           y: np.typing.NDArray[np.generic], steps: int, batch_size: int) -> RunResult:
     loss_fn = gluon.loss.L2Loss()
     xs, ys = mx.nd.array(x), mx.nd.array(y)
     batches = len(x) // batch_size

@@ -1,7 +1,8 @@
 """Failure injection: functions that raise (a Python callable through tvm_ffi.convert) or return
 an error code (a C protocol kernel), interleaved with good operations on the same arrays.
 
-    MXNET_ENGINE_TYPE=NaiveEngine python tests/reliability_failures.py --c-kernel lib.so [--rounds 30]
+    MXNET_ENGINE_TYPE=NaiveEngine \\
+        python tests/reliability_failures.py --c-kernel lib.so [--rounds 30]
 
 Prints one JSON object of observations as its last line; the test compares them per engine.
 Under BRIDGE_CFFI_ERROR_MODE=recorded the "sync" is bridge_cffi.synchronize().
@@ -28,7 +29,7 @@ from kernels_tvm import add_into  # noqa: E402
 RECORDED = os.environ.get("BRIDGE_CFFI_ERROR_MODE") == "recorded"
 
 
-def _raise_value_error(source, target):  # type: ignore[no-untyped-def]
+def _raise_value_error(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor):  # type: ignore[no-untyped-def]
     raise ValueError("injected failure from a Python kernel")
 
 

@@ -99,7 +99,10 @@ def dense(dtype: str) -> DifferentiableFunction:
     return differentiable(forward, backward)
 
 
-def numeric_gradient(f, arrays: list[np.ndarray], weights: np.ndarray, eps: float = 1e-6) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def numeric_gradient(  # type: ignore[no-untyped-def]
+    f, arrays: list[np.typing.NDArray[np.generic]], weights: np.typing.NDArray[np.generic],
+    eps: float = 1e-6,
+) -> list[np.typing.NDArray[np.generic]]:
     """Central differences of sum(f(*arrays) * weights) with respect to every array."""
     grads = []
     for index, array in enumerate(arrays):
@@ -115,7 +118,10 @@ def numeric_gradient(f, arrays: list[np.ndarray], weights: np.ndarray, eps: floa
     return grads
 
 
-def autograd_gradient(op, arrays: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def autograd_gradient(
+    op: DifferentiableFunction, arrays: list[np.typing.NDArray[np.generic]],
+    weights: np.typing.NDArray[np.generic],
+) -> list[np.typing.NDArray[np.generic]]:
     inputs = [mx.nd.array(a, dtype=a.dtype) for a in arrays]
     for array in inputs:
         array.attach_grad()
@@ -131,7 +137,7 @@ def test_elementwise_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal(6)
     op = tanh_scale()
 
-    def forward(*arrays: np.ndarray) -> np.ndarray:
+    def forward(*arrays: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
         return op(*[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
 
     for got, want in zip(autograd_gradient(op, [x, w], weights),
@@ -145,7 +151,7 @@ def test_dense_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal((3, 2))
     op = dense("float64")
 
-    def forward(*values: np.ndarray) -> np.ndarray:
+    def forward(*values: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
         return op(*[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
 
     for got, want in zip(autograd_gradient(op, arrays, weights),
@@ -268,7 +274,8 @@ for _ in range(3):
     loss.backward()
 tx = np.tanh(np.linspace(-1, 1, 6))
 y = tx * np.linspace(2, 3, 6)
-np.testing.assert_allclose(x.grad.asnumpy(), 2 * y * np.linspace(2, 3, 6) * (1 - tx ** 2), rtol=1e-12)
+np.testing.assert_allclose(x.grad.asnumpy(), 2 * y * np.linspace(2, 3, 6) * (1 - tx ** 2),
+                           rtol=1e-12)
 np.testing.assert_allclose(w.grad.asnumpy(), 2 * y * tx, rtol=1e-12)
 print("ok")
 """

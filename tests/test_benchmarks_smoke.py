@@ -124,7 +124,8 @@ def check_table(out: str) -> dict[str, Printed]:
     assert len(staging) == 3 and "20" in staging, staging
     # (h): registered operators, each against f(x, y, z), and the hybridized blocks.
     operators = re.findall(rf"^    (?!batch )(\S.*?)\s+{n}\s+x{n}$",
-                           next(s for s in sections if s.startswith("(h) register_op")), re.MULTILINE)
+                           next(s for s in sections if s.startswith("(h) register_op")),
+                           re.MULTILINE)
     assert len(operators) == 6, operators
     reference = figure(operators[0][1])
     for label, value, ratio in operators:
@@ -201,7 +202,8 @@ def _flip_first_verdict(table: str) -> str:
     lambda t: re.sub(r"^(    bridge\s+)(\d+\.\d+)", r"\g<1>1\2", t, count=1, flags=re.MULTILINE),
     # a figure that is not a number, and a negative one
     lambda t: re.sub(r"^(    c_floor\s+)(\d+\.\d+)", r"\g<1>nan", t, count=1, flags=re.MULTILINE),
-    lambda t: re.sub(r"^(    elemwise_add\s+)(\d+\.\d+)", r"\g<1>-\2", t, count=1, flags=re.MULTILINE),
+    lambda t: re.sub(r"^(    elemwise_add\s+)(\d+\.\d+)", r"\g<1>-\2", t, count=1,
+                     flags=re.MULTILINE),
     # throughput no longer matching its x...; a block's figure off from its ratio and target
     lambda t: re.sub(r"(two threads )([\d,]+)", r"\g<1>1\2", t, count=1),
     lambda t: re.sub(r"(batch 256\s+native\s+)(\d+\.\d+)", r"\g<1>9\2", t, count=1),

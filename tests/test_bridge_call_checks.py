@@ -65,7 +65,7 @@ def test_wrong_calls_raise_at_the_call_and_push_nothing(
     checked: bridge_cffi.BridgedFunction,
     make_args,
     error: type,
-    message: str,  # type: ignore[no-untyped-def]
+    message: str,
 ) -> None:
     before = bridge_cffi.read_counters()["ops_pushed"]
     with pytest.raises(error) as raised:

@@ -16,7 +16,7 @@ from kernels_tvm import add_into
 
 
 def _raising_function():  # type: ignore[no-untyped-def]
-    def refuse(source, target):  # type: ignore[no-untyped-def]
+    def refuse(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor):  # type: ignore[no-untyped-def]
         raise ValueError("refused by the kernel: shapes look wrong")
 
     return bridge_cffi.to_mxnet_func(tvm_ffi.convert(refuse), const_loc=[0], name="refuse")

@@ -28,7 +28,7 @@ import bridge_cffi
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 
-def _sigmoid(v: np.ndarray) -> np.ndarray:
+def _sigmoid(v: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
     return 1 / (1 + np.exp(-v))
 
 
@@ -152,7 +152,9 @@ def _net() -> SigmoidNet:
     return net
 
 
-def _forward_backward(net: SigmoidNet, data: mx.nd.NDArray) -> tuple[np.ndarray, np.ndarray]:
+def _forward_backward(
+    net: SigmoidNet, data: mx.nd.NDArray
+) -> tuple[np.typing.NDArray[np.generic], np.typing.NDArray[np.generic]]:
     with mx.autograd.record():
         out = net(data)
     out.backward()

@@ -97,7 +97,8 @@ for net, step in ((nets[0], trainer.step), (nets[1], bridged.step)):
 print("losses", losses)
 assert isinstance(nets[1].weight.data(), mx.np.ndarray)
 np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
-np.testing.assert_allclose(nets[1].weight.data().asnumpy(), nets[0].weight.data().asnumpy(), rtol=1e-4, atol=1e-6)
+np.testing.assert_allclose(nets[1].weight.data().asnumpy(), nets[0].weight.data().asnumpy(),
+                           rtol=1e-4, atol=1e-6)
 """
 
 

@@ -18,7 +18,8 @@ def test_every_entry_of_the_table_is_read() -> None:
     assert len(requirements.SYMBOLS) == len(_ENTRY_LINE.findall(text))
     names = [s.name for s in requirements.SYMBOLS]
     assert len(names) == len(set(names))
-    assert {s.library for s in requirements.SYMBOLS} == {"mxnet", "tvmffi", "tvm_packed_func", "cuda"}
+    assert {s.library for s in requirements.SYMBOLS} == {"mxnet", "tvmffi", "tvm_packed_func",
+                                                         "cuda"}
     assert all(s.since and s.why for s in requirements.SYMBOLS)
 
 

@@ -24,7 +24,8 @@ def test_adam_kernel_updates_weight_and_moments_in_place_and_reads_the_gradient(
     kernel = EXAMPLE["adam_kernel"](2)
     assert kernel.const_loc == frozenset({1})
     assert kernel.outputs == ()
-    assert [p.access for p in kernel.parameters[:4]] == ["readwrite", "read", "readwrite", "readwrite"]
+    assert [p.access for p in kernel.parameters[:4]] == ["readwrite", "read", "readwrite",
+                                                         "readwrite"]
 
 
 @pytest.mark.parametrize("shape", [(7,), (5, 3)])
@@ -56,7 +57,9 @@ def test_bridged_and_native_loss_curves_agree_step_by_step(comparison: tuple[Any
     np.testing.assert_allclose(ours.losses, native.losses, rtol=1e-3, atol=1e-5)
 
 
-def test_training_example_script_runs_and_reports_agreement(capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_example_script_runs_and_reports_agreement(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert EXAMPLE["main"](["--steps", "100"]) == 0
     out = capsys.readouterr().out
     assert "bridged fused TVM Adam" in out

@@ -38,7 +38,7 @@ SLOW_NS = 300_000_000
 SLOW_S = SLOW_NS / 1e9
 
 
-def on_gpu(values: np.ndarray) -> mx.nd.NDArray:
+def on_gpu(values: np.typing.NDArray[np.generic]) -> mx.nd.NDArray:
     """A GPU array holding ``values`` (copied from the host: no MXNet GPU kernel runs)."""
     return mx.nd.array(values, ctx=GPU, dtype=values.dtype)
 

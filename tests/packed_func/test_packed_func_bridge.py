@@ -24,7 +24,8 @@ from bridge_cffi.tvm_generations import exported_library_generation, packed_func
 HERE = Path(__file__).resolve().parent
 
 
-def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.ndarray, np.ndarray]:
+def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.typing.NDArray[np.generic],
+                                  np.typing.NDArray[np.generic]]:
     x = np.random.default_rng(n).uniform(size=n).astype("float32")
     y = np.random.default_rng(n + 1).uniform(size=n).astype("float32")
     return mx.nd.array(x), mx.nd.array(y), x, y
@@ -98,7 +99,8 @@ def test_kernel_error_reaches_python_at_the_next_wait_with_tvms_message() -> Non
         zz.asnumpy()
     message = str(raised.value)
     assert "Assert fail: num_args == 4, vadd: num_args should be 4" in message
-    assert "Traceback" not in message.split("Assert fail", maxsplit=1)[0].rsplit("bridge_cffi", maxsplit=1)[-1]
+    before_assert = message.split("Assert fail", maxsplit=1)[0]
+    assert "Traceback" not in before_assert.rsplit("bridge_cffi", maxsplit=1)[-1]
 
 
 def test_debug_logging_keeps_tvms_whole_error_text() -> None:

@@ -183,8 +183,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
         (f"Each cell is a fresh virtualenv on Python {PYTHON} with packages from PyPI: "
         f"`mxnet`, `apache-tvm`, `apache-tvm-ffi` pinned per TVM release (below), "
         f"`{'`, `'.join(COMMON_PINS)}`, and one `bridge_cffi` wheel built once from the "
-        "working tree (its extension links libc only and finds MXNet and tvm-ffi at run time, so one "
-        "wheel serves every cell). In it:"),
+        "working tree (its extension links libc only and finds MXNet and tvm-ffi at run time, so "
+        "one wheel serves every cell). In it:"),
         "",
         (f"- **core**: `{CORE_TESTS}`, in strict mode (`BRIDGE_CFFI_STRICT=1`: a skipped test "
         "fails) — this decides pass or FAIL;"),
@@ -201,7 +201,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
     lines += [header, "|---" * (len(TVM_VERSIONS) + 1) + "|"]
     by_id = {cell.id: results.get(cell.id) for cell in cells}
     for mx in MXNET_VERSIONS:
-        row = [mx] + [_cell_text(by_id[Cell(mx, tvm, TVM_FFI_PINS[tvm]).id]) for tvm in TVM_VERSIONS]
+        row = [mx, *(_cell_text(by_id[Cell(mx, tvm, TVM_FFI_PINS[tvm]).id])
+                     for tvm in TVM_VERSIONS)]
         lines.append("| " + " | ".join(row) + " |")
     measured = [by_id[cell.id] for cell in grid if by_id[cell.id] is not None]
     lines += [
@@ -267,7 +268,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
         core = _counts(result["core"]) + (f" (e.g. {failing[0]})" if failing else "")
         producers = _counts(result["producers"])
         source = result.get("source", {})
-        when = f"{result['measured_at']}, {source.get('commit')}{'+dirty' if source.get('dirty') else ''}"
+        dirty = "+dirty" if source.get("dirty") else ""
+        when = f"{result['measured_at']}, {source.get('commit')}{dirty}"
         lines.append(f"| {cell.id} | {packages} | {core} | {producers} | {verdicts} | "
                      f"{result['seconds']:.0f} s | {when} |")
     failing = [(cell, by_id[cell.id]) for cell in cells if by_id[cell.id] is not None
@@ -283,7 +285,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
                 for count, cause in result[group].get("causes") or []:
                     causes.append(f"{group} {count}× `{str(cause).replace('`', chr(39))}`")
             if not causes:
-                names = (result["core"].get("failing") or []) + (result["producers"].get("failing") or [])
+                names = ((result["core"].get("failing") or [])
+                         + (result["producers"].get("failing") or []))
                 causes = [f"`{name.lstrip('.')}`" for name in names[:4]] or ["no failure recorded"]
             lines.append(f"- {cell.id}: " + "; ".join(causes))
     return "\n".join(lines) + "\n"

@@ -71,7 +71,8 @@ _TOOLS_ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{o
 
 def _json_output(command: list[str], cwd: Path) -> dict[str, Any]:
     """The JSON a probe command prints, whatever verdict its exit code carries."""
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          check=False)
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

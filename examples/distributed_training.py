@@ -79,7 +79,8 @@ def run_reference(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                           text=True, timeout=args.timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the single-process run failed:\n{done.stdout[-2000:]}")
-    return json.loads((out / "worker0.json").read_text())
+    report: dict[str, Any] = json.loads((out / "worker0.json").read_text())
+    return report
 
 
 def _wait_for_progress(job: LoopbackJob, role: str, line: str, timeout: float) -> None:
@@ -123,7 +124,8 @@ def params_max_diff(first: Path, second: Path) -> float:
 
 
 def _counted(report: dict[str, Any], counter: str) -> int:
-    return report["counters_after"][counter] - report["counters_before"][counter]
+    counted: int = report["counters_after"][counter] - report["counters_before"][counter]
+    return counted
 
 
 def bridged_updates_by_worker(reports: list[dict[str, Any]]) -> list[int]:

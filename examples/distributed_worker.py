@@ -35,8 +35,8 @@ class ShardedSteps:
     every worker by the Trainer's kvstore before the update.
     """
 
-    def __init__(self, net: Any, trainer: gluon.Trainer, x: np.typing.NDArray[np.generic],
-                 y: np.typing.NDArray[np.generic],
+    def __init__(self, net: Any, trainer: gluon.Trainer, x: np.typing.NDArray[np.float32],
+                 y: np.typing.NDArray[np.float32],
                  batch_size: int, rank: int, num_workers: int) -> None:
         if batch_size % num_workers:
             raise ValueError(f"batch size {batch_size} does not split into {num_workers} workers")

@@ -103,7 +103,8 @@ class LoopbackJob:
                 self.processes[name] = subprocess.Popen(
                     command, env=env, stdout=sink, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,
-                    preexec_fn=_die_with_parent)
+                    # Safe here: it only calls prctl (async-signal-safe), no Python locks.
+                    preexec_fn=_die_with_parent)  # noqa: PLW1509
             self.logs[name] = log
 
     def signal(self, name: str, sig: signal.Signals) -> None:

@@ -115,7 +115,7 @@ class RunResult:
 
 def make_data(
     seed: int, samples: int = 2048, features: int = 16
-) -> tuple[np.typing.NDArray[np.generic], np.typing.NDArray[np.generic]]:
+) -> tuple[np.typing.NDArray[np.float32], np.typing.NDArray[np.float32]]:
     """A synthetic non-linear regression problem."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((samples, features)).astype("float32")
@@ -180,8 +180,8 @@ def copy_model(source: gluon.nn.HybridSequential, seed: int,
     return net
 
 
-def _train(name: str, net: Any, update: Any, x: np.typing.NDArray[np.generic],
-           y: np.typing.NDArray[np.generic], steps: int, batch_size: int) -> RunResult:
+def _train(name: str, net: Any, update: Any, x: np.typing.NDArray[np.float32],
+           y: np.typing.NDArray[np.float32], steps: int, batch_size: int) -> RunResult:
     loss_fn = gluon.loss.L2Loss()
     xs, ys = mx.nd.array(x), mx.nd.array(y)
     batches = len(x) // batch_size

@@ -58,7 +58,10 @@ collect_ignore = [] if PACKED_FUNC_TVM else ["packed_func"]
 REPO = Path(__file__).resolve().parent.parent
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config,  # noqa: ARG001 - pytest's hook signature
+    items: list[pytest.Item],
+) -> None:
     """tests/gpu/ is collected everywhere: marked `gpu`, and skipped, with the reason, where
     MXNet sees no GPU (the reason begins with NO_GPU_SKIP).
     """

@@ -76,7 +76,9 @@ def compiled_scaled_add_op(name: str = "test_compiled_scaled_add", lie: bool = F
     """
     module = tvm.build(scaled_add_prim_func(), target="llvm")
 
-    def same_as_x(shapes: list[tuple[int, ...]], scale: float) -> list[tuple[int, ...]]:
+    def same_as_x(  # a shape rule's signature: the shapes, then the operator's attributes
+        shapes: list[tuple[int, ...]], scale: float,  # noqa: ARG001
+    ) -> list[tuple[int, ...]]:
         return [(shapes[0][0] + 1,)] if lie else [shapes[0]]
 
     return bridge_cffi.register_op(name, module, const_loc=[0, 1], infer_shape=same_as_x)

@@ -54,7 +54,7 @@ class Array:
     """A generated NDArray and what the oracle needs to know about it."""
 
     value: Any
-    before: np.typing.NDArray[np.generic] | None  # dense values at creation (None for sparse)
+    before: np.typing.NDArray[np.float32] | None  # dense values at creation (None for sparse)
     dtype: str
     shape: tuple[int, ...]
     device: tuple[str, int]
@@ -196,14 +196,13 @@ def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
         return tensors[0].before.size == tensors[1].before.size and is_real(args[2])
     if not all(len(t.shape) == 1 and t.shape == tensors[0].shape for t in tensors):
         return False
-    if target.name == "scaled_add":
-        # (Sliced views into its default buffers are staged through an aligned copy.)
-        if not is_real(args[3]):
-            return MAYBE if isinstance(args[3], numbers.Integral) else False
+    # (scaled_add: sliced views into its default buffers are staged through an aligned copy.)
+    if target.name == "scaled_add" and not is_real(args[3]):
+        return MAYBE if isinstance(args[3], numbers.Integral) else False
     return True
 
 
-def expected_output(target: Target, args: list[Any]) -> np.typing.NDArray[np.generic]:
+def expected_output(target: Target, args: list[Any]) -> np.typing.NDArray[np.float32]:
     if target.name == "add_into":
         return args[0].before + args[1].before
     with np.errstate(all="ignore"):

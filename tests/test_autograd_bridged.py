@@ -100,9 +100,9 @@ def dense(dtype: str) -> DifferentiableFunction:
 
 
 def numeric_gradient(  # type: ignore[no-untyped-def]
-    f, arrays: list[np.typing.NDArray[np.generic]], weights: np.typing.NDArray[np.generic],
+    f, arrays: list[np.typing.NDArray[np.float64]], weights: np.typing.NDArray[np.float64],
     eps: float = 1e-6,
-) -> list[np.typing.NDArray[np.generic]]:
+) -> list[np.typing.NDArray[np.float64]]:
     """Central differences of sum(f(*arrays) * weights) with respect to every array."""
     grads = []
     for index, array in enumerate(arrays):
@@ -119,9 +119,9 @@ def numeric_gradient(  # type: ignore[no-untyped-def]
 
 
 def autograd_gradient(
-    op: DifferentiableFunction, arrays: list[np.typing.NDArray[np.generic]],
-    weights: np.typing.NDArray[np.generic],
-) -> list[np.typing.NDArray[np.generic]]:
+    op: DifferentiableFunction, arrays: list[np.typing.NDArray[np.float64]],
+    weights: np.typing.NDArray[np.float64],
+) -> list[np.typing.NDArray[np.float64]]:
     inputs = [mx.nd.array(a, dtype=a.dtype) for a in arrays]
     for array in inputs:
         array.attach_grad()
@@ -137,8 +137,10 @@ def test_elementwise_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal(6)
     op = tanh_scale()
 
-    def forward(*arrays: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
-        return op(*[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
+    def forward(*arrays: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
+        result: np.typing.NDArray[np.float64] = op(
+            *[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
+        return result
 
     for got, want in zip(autograd_gradient(op, [x, w], weights),
                          numeric_gradient(forward, [x, w], weights), strict=True):
@@ -151,8 +153,10 @@ def test_dense_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal((3, 2))
     op = dense("float64")
 
-    def forward(*values: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
-        return op(*[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
+    def forward(*values: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
+        result: np.typing.NDArray[np.float64] = op(
+            *[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
+        return result
 
     for got, want in zip(autograd_gradient(op, arrays, weights),
                          numeric_gradient(forward, arrays, weights), strict=True):

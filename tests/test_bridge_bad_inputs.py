@@ -11,7 +11,7 @@ from kernels_tvm import add_into, scaled_add
 
 
 @pytest.fixture
-def scaled():  # type: ignore[no-untyped-def]
+def scaled() -> bridge_cffi.BridgedFunction:
     return bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
 
 
@@ -22,8 +22,8 @@ def _pushed() -> int:
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [
-        ("text", "argument 2: expected mx.nd.NDArray, mx.np.ndarray, int, float or bool, "
-                 "got builtins.str"),
+        ("text", ("argument 2: expected mx.nd.NDArray, mx.np.ndarray, int, float or bool, "
+                  "got builtins.str")),
         (None, "argument 2: .*got builtins.NoneType; None is not"),
         (np.zeros(4, dtype="float32"), "argument 2: .*got numpy.ndarray; convert numpy arrays"),
         ([1.0, 2.0], "argument 2: .*got builtins.list; pass arrays as mx.nd.array"),
@@ -93,7 +93,7 @@ def test_const_loc_out_of_range_is_refused_at_the_call_otherwise() -> None:
     assert _pushed() == before
 
 
-def test_const_loc_naming_a_scalar_is_refused(scaled: bridge_cffi.BridgedFunction) -> None:
+def test_const_loc_naming_a_scalar_is_refused() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1, 3])
     with pytest.raises(ValueError, match="const_loc: argument 3 is a float"):
         f(mx.nd.ones((2,)), mx.nd.ones((2,)), mx.nd.ones((2,)), 1.0)
@@ -113,7 +113,7 @@ def test_const_loc_naming_a_scalar_is_refused(scaled: bridge_cffi.BridgedFunctio
 def test_bad_const_loc_is_refused_at_wrap_time(const_loc: object, error: type[Exception],
                                                expected: str) -> None:
     with pytest.raises(error, match=expected):
-        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)
+        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)  # type: ignore[arg-type]
 
 
 def test_const_loc_in_any_order_is_accepted() -> None:
@@ -137,9 +137,9 @@ def test_unsupported_func_is_a_type_error(func: object, expected: str) -> None:
 
 def test_bad_name_and_priority_are_type_errors() -> None:
     with pytest.raises(TypeError, match="priority: expected an int"):
-        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")
+        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="name: expected a str"):
-        bridge_cffi.to_mxnet_func(scaled_add(), name=7)
+        bridge_cffi.to_mxnet_func(scaled_add(), name=7)  # type: ignore[arg-type]
 
 
 def test_a_bad_call_loses_nothing_already_pushed(scaled: bridge_cffi.BridgedFunction) -> None:

@@ -146,7 +146,7 @@ except BridgeLibraryError as error:
 """
     done = run_python(code)
     lines = done.stdout.strip().splitlines()
-    if "libcuda.so.1" in open("/proc/self/maps").read():
+    if "libcuda.so.1" in Path("/proc/self/maps").read_text():
         assert lines[-1] == "bound", done.stdout + done.stderr
         return
     assert lines[0] == "('no GPU', 'this MXNet is built without CUDA')", done.stdout + done.stderr

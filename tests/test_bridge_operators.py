@@ -28,7 +28,7 @@ import bridge_cffi
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 
-def _sigmoid(v: np.typing.NDArray[np.generic]) -> np.typing.NDArray[np.generic]:
+def _sigmoid(v: np.typing.NDArray[np.float32]) -> np.typing.NDArray[np.float32]:
     return 1 / (1 + np.exp(-v))
 
 
@@ -154,7 +154,7 @@ def _net() -> SigmoidNet:
 
 def _forward_backward(
     net: SigmoidNet, data: mx.nd.NDArray
-) -> tuple[np.typing.NDArray[np.generic], np.typing.NDArray[np.generic]]:
+) -> tuple[np.typing.NDArray[np.float32], np.typing.NDArray[np.float32]]:
     with mx.autograd.record():
         out = net(data)
     out.backward()

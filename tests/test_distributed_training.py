@@ -112,7 +112,8 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("fault, role", [("kill-worker", "worker 1"), ("kill-server", "server 0")])
+@pytest.mark.parametrize(("fault", "role"),
+                         [("kill-worker", "worker 1"), ("kill-server", "server 0")])
 def test_a_role_killed_mid_job_is_reported_and_the_job_stops(fault: str, role: str) -> None:
     # Enough steps that the job is still training when worker 1 reaches step 10.
     done = run_example("--steps", "5000", "--timeout", "100", "--inject", fault, timeout=160)

@@ -158,12 +158,12 @@ def _compile(compiler: str, flags: list[str], source: Path,
 ORDERS = {
     # The real header first: its declarations are used, protocol.h declares none.
     "dlpack_first": ("#include <dlpack/dlpack.h>\n#include <bridge_cffi/protocol.h>\n",
-                     "#ifdef BRIDGE_CFFI_DECLARED_DLPACK\n"
-                     "#error protocol.h redeclared DLPack\n#endif\n"),
+                     ("#ifdef BRIDGE_CFFI_DECLARED_DLPACK\n"
+                      "#error protocol.h redeclared DLPack\n#endif\n")),
     # protocol.h first: the real header is skipped, and everything it declares is there anyway.
     "protocol_first": ("#include <bridge_cffi/protocol.h>\n#include <dlpack/dlpack.h>\n",
-                       "#ifndef BRIDGE_CFFI_DECLARED_DLPACK\n"
-                       "#error expected the DLPack declarations of protocol.h\n#endif\n"),
+                       ("#ifndef BRIDGE_CFFI_DECLARED_DLPACK\n"
+                        "#error expected the DLPack declarations of protocol.h\n#endif\n")),
 }
 LANGUAGES = {"gcc": ("c", STRICT_C), "g++": ("cpp", STRICT_CXX), "clang": ("c", STRICT_C),
              "clang++": ("cpp", STRICT_CXX)}

@@ -54,7 +54,7 @@ def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_libr
     slow = _slow_ones(n)
     keep = mx.nd.zeros((n,))  # the one output kept, to check a value at the end
 
-    def triple(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor):  # type: ignore[no-untyped-def]
+    def triple(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None:
         _vector(target)[...] = _vector(source) * 3
 
     module = _fresh_module()

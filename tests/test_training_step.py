@@ -17,7 +17,8 @@ EXAMPLE = runpy.run_path(str(REPO / "examples" / "training_step.py"))
 @pytest.fixture(scope="module")
 def comparison() -> tuple[Any, Any]:
     """Native and bridged Adam trained for 300 steps from the same weights on the same batches."""
-    return EXAMPLE["compare"](steps=300, seed=0, update_repeats=20)
+    compared: tuple[Any, Any] = EXAMPLE["compare"](steps=300, seed=0, update_repeats=20)
+    return compared
 
 
 def test_adam_kernel_updates_weight_and_moments_in_place_and_reads_the_gradient() -> None:

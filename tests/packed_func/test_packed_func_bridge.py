@@ -24,8 +24,8 @@ from bridge_cffi.tvm_generations import exported_library_generation, packed_func
 HERE = Path(__file__).resolve().parent
 
 
-def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.typing.NDArray[np.generic],
-                                  np.typing.NDArray[np.generic]]:
+def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.typing.NDArray[np.float32],
+                                  np.typing.NDArray[np.float32]]:
     x = np.random.default_rng(n).uniform(size=n).astype("float32")
     y = np.random.default_rng(n + 1).uniform(size=n).astype("float32")
     return mx.nd.array(x), mx.nd.array(y), x, y

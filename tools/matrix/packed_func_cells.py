@@ -47,9 +47,11 @@ class PackedFuncCell:
 
     @property
     def id(self) -> str:
+        """The cell's name in nox and in the results."""
         return f"packed_func-mxnet_{self.mxnet}-hhb_tvm_{HHB_TVM}"
 
     def requirements(self) -> list[str]:
+        """What pip installs into the cell's virtualenv."""
         return [f"mxnet=={self.mxnet}", f"hhb-tvm=={HHB_TVM}", *PINS]
 
 
@@ -118,4 +120,4 @@ def render_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| {bridge} | {trial} | {source.get('commit')}"
             f"{' (dirty)' if source.get('dirty') else ''}, {result['measured_at']} |"
         )
-    return lines + [""]
+    return [*lines, ""]

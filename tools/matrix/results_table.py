@@ -91,6 +91,7 @@ def record(result: dict[str, Any], render: bool = True) -> None:
 
 
 def load_results(path: Path = RESULTS_JSON) -> dict[str, dict[str, Any]]:
+    """The recorded results, by cell id (none yet: empty)."""
     if not path.is_file():
         return {}
     loaded: dict[str, dict[str, Any]] = json.loads(path.read_text())
@@ -164,6 +165,7 @@ def _measured_at(measured: list[dict[str, Any]]) -> str:
 
 
 def render_markdown(results: dict[str, dict[str, Any]]) -> str:
+    """docs/compatibility.md from the results: the grid, then a row per cell and the causes."""
     cells = matrix_cells()
     grid = [cell for cell in cells if not cell.control]
     lines = [
@@ -204,7 +206,7 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
         row = [mx, *(_cell_text(by_id[Cell(mx, tvm, TVM_FFI_PINS[tvm]).id])
                      for tvm in TVM_VERSIONS)]
         lines.append("| " + " | ".join(row) + " |")
-    measured = [by_id[cell.id] for cell in grid if by_id[cell.id] is not None]
+    measured = [found for cell in grid if (found := by_id[cell.id]) is not None]
     lines += [
         "",
         (f"{len(measured)} of {len(grid)} cells measured; "
@@ -272,8 +274,8 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
         when = f"{result['measured_at']}, {source.get('commit')}{dirty}"
         lines.append(f"| {cell.id} | {packages} | {core} | {producers} | {verdicts} | "
                      f"{result['seconds']:.0f} s | {when} |")
-    failing = [(cell, by_id[cell.id]) for cell in cells if by_id[cell.id] is not None
-               and not (by_id[cell.id]["core"]["ok"] and by_id[cell.id]["producers"]["ok"])]
+    failing = [(cell, found) for cell in cells if (found := by_id[cell.id]) is not None
+               and not (found["core"]["ok"] and found["producers"]["ok"])]
     if failing:
         lines += ["", "## Why cells fail", "",
                   ("The most frequent causes among the failed tests of each failing cell (count × "

@@ -277,25 +277,27 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
 def format_small(size: str, row: dict[str, float]) -> list[str]:
     """(a) rows for one length: figures per path with the ratio to elemwise_add."""
     lines = [f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)"]
-    for path in (
-        "bridge",
-        "bridge_c_entry",
-        "c_floor",
-        "elemwise_add",
-        "native_two_ops",
-        "sync_dlpack",
-        "direct_tvm",
-        "direct_protocol",
-    ):
-        lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
+    lines.extend(
+        f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}"
+        for path in (
+            "bridge",
+            "bridge_c_entry",
+            "c_floor",
+            "elemwise_add",
+            "native_two_ops",
+            "sync_dlpack",
+            "direct_tvm",
+            "direct_protocol",
+        )
+    )
     return lines
 
 
 def format_big(big: dict[str, float]) -> list[str]:
     """(b) and (c): large arrays against the direct call, and the push alone."""
     lines = ["(b) n=2^22 float32, per call (us; ratio to direct TVM)"]
-    for path in ("bridge", "direct_tvm", "native_two_ops"):
-        lines.append(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}")
+    lines.extend(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}"
+                 for path in ("bridge", "direct_tvm", "native_two_ops"))
     lines.append(
         f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
         f"= {big['bridge_push_only'] / big['direct_tvm'] * 100:.2f}% of the kernel's "

@@ -7,14 +7,14 @@ NATIVE_SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.def csrc/include/bridge_cf
 STAMP := $(VENV)/.bridge_cffi-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint bench install clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
 # Editable install: builds csrc/ into bridge_cffi/_native through cffi_modules, in place.
 $(STAMP): $(VPY) pyproject.toml setup.py $(NATIVE_SOURCES)
-	$(VPY) -m pip install --disable-pip-version-check -q -e '.[stack,test]'
+	$(VPY) -m pip install --disable-pip-version-check -q -e '.[stack,test,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +25,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# ruff and mypy --strict over the whole tree (pyproject.toml's [tool.ruff] and [tool.mypy]: the
+# rules, and why each exception). Both run, so one report shows every finding.
+lint: $(STAMP)
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VPY) -m mypy || status=1; \
+	exit $$status
 
 # Figures as ratios measured side by side in one run; --json also writes benchmarks/results/.
 bench: $(STAMP)

@@ -39,7 +39,9 @@ UNITS = 256
 class _PythonScaledAdd(mx.operator.CustomOp):  # type: ignore[misc]
     """What MXNet users write today: a Python custom operator doing (x + y) * 2."""
 
-    def forward(self, is_train: bool, req: Any, in_data: Any, out_data: Any, aux: Any) -> None:
+    def forward(  # MXNet's CustomOp signature
+        self, is_train: bool, req: Any, in_data: Any, out_data: Any, aux: Any,  # noqa: ARG002
+    ) -> None:
         self.assign(out_data[0], req[0], (in_data[0] + in_data[1]) * 2.0)
 
     def backward(self, *args: Any) -> None:
@@ -57,7 +59,9 @@ class _PythonScaledAddProp(mx.operator.CustomOpProp):  # type: ignore[misc]
     def infer_shape(self, in_shape: Any) -> Any:
         return in_shape, [in_shape[0]], []
 
-    def create_operator(self, ctx: Any, shapes: Any, dtypes: Any) -> _PythonScaledAdd:
+    def create_operator(  # MXNet's CustomOpProp signature
+        self, ctx: Any, shapes: Any, dtypes: Any,  # noqa: ARG002
+    ) -> _PythonScaledAdd:
         return _PythonScaledAdd()
 
 
@@ -98,6 +102,7 @@ class TwoLayers(gluon.HybridBlock):  # type: ignore[misc]
             self.second = gluon.nn.Dense(UNITS, in_units=UNITS)
 
     def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 - Gluon's name
+        """Dense, the sigmoid, Dense."""
         h = self.first(x)
         h = F.bridge.bench_sigmoid(h) if self._bridged else F.sigmoid(h)
         return self.second(h)
@@ -118,7 +123,8 @@ def hybridized_blocks(batches: tuple[int, ...], calls: int, rounds: int) -> dict
             blocks[bridged] = block
         # Same weights in both, so their outputs can be compared.
         for native_param, bridged_param in zip(
-            blocks[False].collect_params().values(), blocks[True].collect_params().values()
+            blocks[False].collect_params().values(), blocks[True].collect_params().values(),
+            strict=True,
         ):
             bridged_param.set_data(native_param.data())
         np.testing.assert_allclose(

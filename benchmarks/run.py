@@ -141,7 +141,8 @@ def thread_scaling(module: tvm.runtime.Module, calls: int, rounds: int) -> dict[
 
 def staging(module: tvm.runtime.Module, n: int, calls: int, rounds: int) -> dict[str, float]:
     """(f) A misaligned view into a default-buffer kernel (staged) against an aligned one, and
-    one memcpy of that argument's bytes: what staging costs per call."""
+    one memcpy of that argument's bytes: what staging costs per call.
+    """
     paths = make_view_paths(module, n)
 
     def copy_us() -> float:
@@ -192,13 +193,14 @@ def distributed_step(steps: int, rounds: int, round_steps: int) -> dict[str, flo
     """(g) The 2-worker dist_sync job of examples/distributed_training.py (1 server, loopback):
     ms per whole step with the bridged update against the Trainer's own MXNet Adam update,
     timed in alternating rounds of ``round_steps`` steps in the same job; medians over rounds,
-    then over workers. The job runs in child processes, this one waits."""
+    then over workers. The job runs in child processes, this one waits.
+    """
     with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
         report_path = Path(tmp) / "report.json"
         command = [sys.executable, str(EXAMPLES / "distributed_training.py"), "--steps",
                    str(steps), "--timing-rounds", str(rounds), "--timing-steps",
                    str(round_steps), "--report", str(report_path)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"the distributed job failed:\n{done.stdout}{done.stderr}")
         report = json.loads(report_path.read_text())
@@ -275,25 +277,27 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
 def format_small(size: str, row: dict[str, float]) -> list[str]:
     """(a) rows for one length: figures per path with the ratio to elemwise_add."""
     lines = [f"(a) per call, push + execution, {size} float32 (us; ratio to elemwise_add)"]
-    for path in (
-        "bridge",
-        "bridge_c_entry",
-        "c_floor",
-        "elemwise_add",
-        "native_two_ops",
-        "sync_dlpack",
-        "direct_tvm",
-        "direct_protocol",
-    ):
-        lines.append(f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}")
+    lines.extend(
+        f"    {path:<16}{row[path]:>10.2f}   x{row[path] / row['elemwise_add']:.3f}"
+        for path in (
+            "bridge",
+            "bridge_c_entry",
+            "c_floor",
+            "elemwise_add",
+            "native_two_ops",
+            "sync_dlpack",
+            "direct_tvm",
+            "direct_protocol",
+        )
+    )
     return lines
 
 
 def format_big(big: dict[str, float]) -> list[str]:
     """(b) and (c): large arrays against the direct call, and the push alone."""
     lines = ["(b) n=2^22 float32, per call (us; ratio to direct TVM)"]
-    for path in ("bridge", "direct_tvm", "native_two_ops"):
-        lines.append(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}")
+    lines.extend(f"    {path:<16}{big[path]:>10.1f}   x{big[path] / big['direct_tvm']:.3f}"
+                 for path in ("bridge", "direct_tvm", "native_two_ops"))
     lines.append(
         f"(c) push of a 2^22 call while the engine idles: {big['bridge_push_only']:.1f} us "
         f"= {big['bridge_push_only'] / big['direct_tvm'] * 100:.2f}% of the kernel's "
@@ -305,11 +309,11 @@ def format_big(big: dict[str, float]) -> list[str]:
 def format_threads(threads: dict[str, float]) -> list[str]:
     """(d) one pushing thread against two."""
     return [
-        f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
-        f"{threads['two_threads']:,.0f} (x{threads['two_threads'] / threads['one_thread']:.2f})",
-        f"    cores busy (all threads, CPU s per wall s): one pusher "
+        (f"(d) bridged calls/s, n=20: one thread {threads['one_thread']:,.0f}, two threads "
+        f"{threads['two_threads']:,.0f} (x{threads['two_threads'] / threads['one_thread']:.2f})"),
+        (f"    cores busy (all threads, CPU s per wall s): one pusher "
         f"{threads['one_thread_cores_busy']:.2f}, two pushers "
-        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}",
+        f"{threads['two_threads_cores_busy']:.2f}, of {threads['cores']:.0f}"),
     ]
 
 
@@ -347,8 +351,8 @@ def format_operators(per_call: dict[str, float], blocks: dict[str, float]) -> li
     from bridge_cffi.mxnet.operators import operator_route
 
     lines = [
-        f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
-        "(us; ratio to f(x, y, z))"
+        (f"(h) register_op ({operator_route()} route), (x + y) * 2 at n=20 float32, per call "
+        "(us; ratio to f(x, y, z))")
     ]
     labels = {
         "bridge_f_xyz": "f(x, y, z, 2.0), z passed in",
@@ -378,12 +382,12 @@ def format_distributed(dist: dict[str, float]) -> list[str]:
     """(g) the dist_sync job, bridged update against MXNet's own."""
     bridged, native = dist["bridged_ms_per_step"], dist["native_ms_per_step"]
     return [
-        f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
+        (f"(g) dist_sync job, {dist['workers']:.0f} workers + 1 server on loopback, ms/step "
         f"(median of {dist['rounds']:.0f} rounds of "
         f"{dist['round_steps']:.0f}, then over workers): bridged update "
-        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}",
-        f"    final loss against one process (kvstore=device): relative difference "
-        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}",
+        f"{bridged:.3f}  MXNet Adam update {native:.3f}  x{bridged / native:.3f}"),
+        (f"    final loss against one process (kvstore=device): relative difference "
+        f"{dist['final_loss_rel_diff_vs_one_process']:.2e}"),
     ]
 
 

@@ -76,10 +76,11 @@ def run_reference(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """The single-process run (kvstore="device") of the same global batches."""
     command = [sys.executable, str(WORKER), *worker_options(args, out), "--kvstore", "device"]
     done = subprocess.run(command, env=dict(os.environ, **CHILD_ENV), capture_output=True,
-                          text=True, timeout=args.timeout)
+                          text=True, timeout=args.timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the single-process run failed:\n{done.stdout[-2000:]}")
-    return json.loads((out / "worker0.json").read_text())
+    report: dict[str, Any] = json.loads((out / "worker0.json").read_text())
+    return report
 
 
 def _wait_for_progress(job: LoopbackJob, role: str, line: str, timeout: float) -> None:
@@ -114,7 +115,8 @@ def run_job(args: argparse.Namespace, out: Path) -> tuple[Any, list[dict[str, An
 
 def params_max_diff(first: Path, second: Path) -> float:
     """The largest absolute difference between two runs' final parameters (inf if their
-    arrays do not correspond)."""
+    arrays do not correspond).
+    """
     a, b = np.load(first), np.load(second)
     if a.files != b.files or any(a[k].shape != b[k].shape for k in a.files):
         return float("inf")
@@ -122,7 +124,8 @@ def params_max_diff(first: Path, second: Path) -> float:
 
 
 def _counted(report: dict[str, Any], counter: str) -> int:
-    return report["counters_after"][counter] - report["counters_before"][counter]
+    counted: int = report["counters_after"][counter] - report["counters_before"][counter]
+    return counted
 
 
 def bridged_updates_by_worker(reports: list[dict[str, Any]]) -> list[int]:
@@ -135,7 +138,8 @@ def operator_runs_by_worker(reports: list[dict[str, Any]]) -> list[int]:
 
     ``ops_run`` counts every bridged kernel run, pushed calls and operator kernels alike, and
     ``ops_pushed`` pushed calls only; every pushed call has run when the worker reads them
-    (after ``waitall``), so the difference is the operator's runs."""
+    (after ``waitall``), so the difference is the operator's runs.
+    """
     return [_counted(r, "ops_run") - _counted(r, "ops_pushed") for r in reports]
 
 
@@ -253,7 +257,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run both trainings and compare; 0 when every check passes, 1 when one fails, 2 when
-    the job failed (a role died or it timed out)."""
+    the job failed (a role died or it timed out).
+    """
     args = parse_args(argv)
     activation = "bridged swish" if args.activation == "swish" else "relu"
     print(f"bridge_cffi dist_sync training: 16-{args.hidden}-{args.hidden}-1 MLP ({activation}), "

@@ -32,9 +32,11 @@ import bridge_cffi
 
 class ShardedSteps:
     """Training steps of one worker on its slice of each global batch, gradients summed over
-    every worker by the Trainer's kvstore before the update."""
+    every worker by the Trainer's kvstore before the update.
+    """
 
-    def __init__(self, net: Any, trainer: gluon.Trainer, x: np.ndarray, y: np.ndarray,
+    def __init__(self, net: Any, trainer: gluon.Trainer, x: np.typing.NDArray[np.float32],
+                 y: np.typing.NDArray[np.float32],
                  batch_size: int, rank: int, num_workers: int) -> None:
         if batch_size % num_workers:
             raise ValueError(f"batch size {batch_size} does not split into {num_workers} workers")
@@ -49,7 +51,8 @@ class ShardedSteps:
     def run(self, update: Callable[[int], None]) -> Any:
         """One step: forward and backward on this worker's slice of the next global batch, the
         gradients summed over all workers, then ``update(global batch size)``. Returns the
-        slice's summed loss (an NDArray, not waited for)."""
+        slice's summed loss (an NDArray, not waited for).
+        """
         start = (self.step_index % self.batches) * self.batch_size + self.offset
         self.step_index += 1
         xb, yb = self.xs[start:start + self.share], self.ys[start:start + self.share]

@@ -103,7 +103,8 @@ class LoopbackJob:
                 self.processes[name] = subprocess.Popen(
                     command, env=env, stdout=sink, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,
-                    preexec_fn=_die_with_parent)
+                    # Safe here: it only calls prctl (async-signal-safe), no Python locks.
+                    preexec_fn=_die_with_parent)  # noqa: PLW1509
             self.logs[name] = log
 
     def signal(self, name: str, sig: signal.Signals) -> None:
@@ -128,7 +129,8 @@ class LoopbackJob:
 
     def wait(self, timeout: float, poll_s: float = 0.05) -> JobOutcome:
         """Wait until every role exits 0, any role fails, or ``timeout`` seconds have passed
-        since ``start()``; kill what is left in the last two cases."""
+        since ``start()``; kill what is left in the last two cases.
+        """
         failure = None
         while failure is None:
             codes = {name: p.poll() for name, p in self.processes.items()}

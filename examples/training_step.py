@@ -97,7 +97,7 @@ class BridgedAdam:
         """Update every parameter from its gradient: pushes one operation per array, no waits."""
         self.t += 1
         lr, beta1, beta2, epsilon, wd = self.hyper
-        for kernel, param, (mean, var) in zip(self.kernels, self.params, self.states):
+        for kernel, param, (mean, var) in zip(self.kernels, self.params, self.states, strict=True):
             kernel(param.data(), param.grad(), mean, var, lr, beta1, beta2, epsilon, wd,
                    1.0 / batch_size, float(self.t))
 
@@ -113,7 +113,9 @@ class RunResult:
     ms_per_update: float  # the optimizer update alone, averaged over repeated updates
 
 
-def make_data(seed: int, samples: int = 2048, features: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def make_data(
+    seed: int, samples: int = 2048, features: int = 16
+) -> tuple[np.typing.NDArray[np.float32], np.typing.NDArray[np.float32]]:
     """A synthetic non-linear regression problem."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((samples, features)).astype("float32")
@@ -149,7 +151,8 @@ class BridgedSwish(gluon.HybridBlock):  # type: ignore[misc]
 def make_model(seed: int, features: int = 16, hidden: int = 64,
                activation: str = "relu") -> gluon.nn.HybridSequential:
     """A three-layer MLP with deterministic initial weights; its two hidden layers use
-    ``activation``, one of :data:`ACTIVATIONS` (``"swish"``: a bridged operator each)."""
+    ``activation``, one of :data:`ACTIVATIONS` (``"swish"``: a bridged operator each).
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
     mx.random.seed(seed)
@@ -171,13 +174,14 @@ def copy_model(source: gluon.nn.HybridSequential, seed: int,
                hidden: int = 64) -> gluon.nn.HybridSequential:
     """A second model with the same architecture and a copy of ``source``'s weights."""
     net = make_model(seed + 1, hidden=hidden)
-    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values()):
+    for mine, theirs in zip(net.collect_params().values(), source.collect_params().values(),
+                            strict=True):
         mine.set_data(theirs.data().copy())
     return net
 
 
-def _train(name: str, net: Any, update: Any, x: np.ndarray, y: np.ndarray, steps: int,
-           batch_size: int) -> RunResult:
+def _train(name: str, net: Any, update: Any, x: np.typing.NDArray[np.float32],
+           y: np.typing.NDArray[np.float32], steps: int, batch_size: int) -> RunResult:
     loss_fn = gluon.loss.L2Loss()
     xs, ys = mx.nd.array(x), mx.nd.array(y)
     batches = len(x) // batch_size

@@ -66,7 +66,8 @@ _E_SHOFF, _E_SHENTSIZE, _E_SHNUM, _E_SHSTRNDX = 0x28, 0x3A, 0x3C, 0x3E
 
 def break_section_headers(source: Path, target: Path, damage: str) -> Path:
     """Copy `source` (an x86-64/aarch64 ELF64 little-endian file) to `target` with its section
-    header table made unusable as `damage` (a SECTION_DAMAGE key) says."""
+    header table made unusable as `damage` (a SECTION_DAMAGE key) says.
+    """
     data = bytearray(source.read_bytes())
     assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "ELF64 little endian only"
     entry = struct.unpack_from("<H", data, _E_SHENTSIZE)[0]

@@ -58,9 +58,13 @@ collect_ignore = [] if PACKED_FUNC_TVM else ["packed_func"]
 REPO = Path(__file__).resolve().parent.parent
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config,  # noqa: ARG001 - pytest's hook signature
+    items: list[pytest.Item],
+) -> None:
     """tests/gpu/ is collected everywhere: marked `gpu`, and skipped, with the reason, where
-    MXNet sees no GPU (the reason begins with NO_GPU_SKIP)."""
+    MXNet sees no GPU (the reason begins with NO_GPU_SKIP).
+    """
     gpu_dir = REPO / "tests" / "gpu"
     gpu_items = [item for item in items if gpu_dir in Path(str(item.fspath)).parents]
     if not gpu_items:
@@ -88,12 +92,13 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         report.longrepr = f"skipped in strict mode ({mode}): {reason}"
 
 
-def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(code: str, env: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (own MXNet engine), returning its output."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+                          env=full_env, timeout=timeout, cwd=REPO, check=False)
 
 
 def compile_c_kernels(output_dir: Path, compiler: str = "gcc") -> Path:

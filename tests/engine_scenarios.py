@@ -21,7 +21,7 @@ import bridge_cffi  # noqa: E402
 from kernels_tvm import add_into, scaled_add  # noqa: E402
 
 
-def _failing(a, out):  # type: ignore[no-untyped-def]
+def _failing(a: tvm_ffi.Tensor, out: tvm_ffi.Tensor) -> None:  # noqa: ARG001 - a kernel's signature
     raise ValueError("kernel says no: bad input")
 
 

@@ -101,7 +101,8 @@ def add_into_aligned_only() -> tvm.runtime.Module:
 
 def unchecked(module: tvm.runtime.Module, directory: Path) -> tvm.runtime.Module:
     """``module`` exported and loaded back: its signature is no longer readable from IR, so
-    the bridge leaves every argument check to the kernel (errors arrive late)."""
+    the bridge leaves every argument check to the kernel (errors arrive late).
+    """
     path = directory / f"unchecked_{id(module)}.so"
     module.export_library(str(path))
     return tvm.runtime.load_module(str(path))
@@ -127,5 +128,6 @@ def bool_to_float() -> tvm.runtime.Module:
     """out = 1.0 where mask else 0.0; args (mask: bool, out: float32)."""
     n = te.var("n")
     mask = te.placeholder((n,), name="mask", dtype="bool")
-    out = te.compute((n,), lambda i: te.if_then_else(mask[i], 1.0, 0.0).astype("float32"), name="out")
+    out = te.compute((n,), lambda i: te.if_then_else(mask[i], 1.0, 0.0).astype("float32"),
+                     name="out")
     return tvm.build(te.create_prim_func([mask, out]), target="llvm")

@@ -72,10 +72,13 @@ def tanh_scale_op() -> Any:
 @lru_cache(maxsize=None)
 def compiled_scaled_add_op(name: str = "test_compiled_scaled_add", lie: bool = False) -> Any:
     """The seed's compiled module as an operator, shapes from a Python rule; ``lie`` makes the
-    rule give the output a wrong length, so the kernel itself refuses the call."""
+    rule give the output a wrong length, so the kernel itself refuses the call.
+    """
     module = tvm.build(scaled_add_prim_func(), target="llvm")
 
-    def same_as_x(shapes: list[tuple[int, ...]], scale: float) -> list[tuple[int, ...]]:
+    def same_as_x(  # a shape rule's signature: the shapes, then the operator's attributes
+        shapes: list[tuple[int, ...]], scale: float,  # noqa: ARG001
+    ) -> list[tuple[int, ...]]:
         return [(shapes[0][0] + 1,)] if lie else [shapes[0]]
 
     return bridge_cffi.register_op(name, module, const_loc=[0, 1], infer_shape=same_as_x)

@@ -54,7 +54,7 @@ class Array:
     """A generated NDArray and what the oracle needs to know about it."""
 
     value: Any
-    before: np.ndarray | None  # dense values at creation (None for sparse)
+    before: np.typing.NDArray[np.float32] | None  # dense values at creation (None for sparse)
     dtype: str
     shape: tuple[int, ...]
     device: tuple[str, int]
@@ -110,8 +110,9 @@ def mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any],
 arrays = mostly(good_arrays, any_arrays, 70)
 floats = st.one_of(st.sampled_from([0.0, 1.0, -2.5, math.nan, math.inf, -math.inf]),
                    st.floats(-1e30, 1e30), st.builds(np.float32, st.floats(-1e6, 1e6)))
-ints = st.one_of(st.integers(-10, 10), st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1,
-                                                        10**30]), st.builds(np.int64, st.integers(-5, 5)))
+ints = st.one_of(st.integers(-10, 10),
+                 st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**30]),
+                 st.builds(np.int64, st.integers(-5, 5)))
 others = st.sampled_from([None, "text", b"bytes", [1.0, 2.0], (1,), np.zeros(4, "float32"),
                           1 + 2j, object(), {"a": 1}])
 any_argument = st.one_of(arrays, floats, ints, st.booleans(), others)
@@ -184,7 +185,8 @@ MAYBE = "maybe"
 
 def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
     """Whether the kernel computes on these arguments (it refuses anything else); MAYBE where
-    TVM may convert an int or bool given for its float scalar (then the value must be right)."""
+    TVM may convert an int or bool given for its float scalar (then the value must be right).
+    """
     if len(args) != len(target.tensors) + (target.scalar is not None):
         return False
     tensors = [args[p] for p in target.tensors]
@@ -194,14 +196,13 @@ def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
         return tensors[0].before.size == tensors[1].before.size and is_real(args[2])
     if not all(len(t.shape) == 1 and t.shape == tensors[0].shape for t in tensors):
         return False
-    if target.name == "scaled_add":
-        # (Sliced views into its default buffers are staged through an aligned copy.)
-        if not is_real(args[3]):
-            return MAYBE if isinstance(args[3], numbers.Integral) else False
+    # (scaled_add: sliced views into its default buffers are staged through an aligned copy.)
+    if target.name == "scaled_add" and not is_real(args[3]):
+        return MAYBE if isinstance(args[3], numbers.Integral) else False
     return True
 
 
-def expected_output(target: Target, args: list[Any]) -> np.ndarray:
+def expected_output(target: Target, args: list[Any]) -> np.typing.NDArray[np.float32]:
     if target.name == "add_into":
         return args[0].before + args[1].before
     with np.errstate(all="ignore"):

@@ -37,7 +37,7 @@ N = 64
 F32 = np.float32
 
 
-def _float32_vector(tensor) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _float32_vector(tensor: tvm_ffi.Tensor) -> np.typing.NDArray[np.float32]:
     # Not np.from_dlpack(tensor): tvm-ffi 0.1.15 hands a Python callable a Tensor with no
     # owning object for a DLTensor* argument, and its __dlpack__ then segfaults (see
     # test_reliability_failures.py). data_ptr() already includes the byte_offset.
@@ -45,7 +45,7 @@ def _float32_vector(tensor) -> np.ndarray:  # type: ignore[no-untyped-def]
     return np.ctypeslib.as_array(buffer)
 
 
-def _triple(source, target):  # type: ignore[no-untyped-def]
+def _triple(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None:
     """A Python kernel: target = 3 * source (runs on an engine thread, taking the GIL)."""
     _float32_vector(target)[...] = _float32_vector(source) * 3
 

@@ -1,7 +1,8 @@
-"""Failure injection: functions that raise (a Python callable through tvm_ffi.convert) or return
+r"""Failure injection: functions that raise (a Python callable through tvm_ffi.convert) or return
 an error code (a C protocol kernel), interleaved with good operations on the same arrays.
 
-    MXNET_ENGINE_TYPE=NaiveEngine python tests/reliability_failures.py --c-kernel lib.so [--rounds 30]
+    MXNET_ENGINE_TYPE=NaiveEngine \
+        python tests/reliability_failures.py --c-kernel lib.so [--rounds 30]
 
 Prints one JSON object of observations as its last line; the test compares them per engine.
 Under BRIDGE_CFFI_ERROR_MODE=recorded the "sync" is bridge_cffi.synchronize().
@@ -28,7 +29,7 @@ from kernels_tvm import add_into  # noqa: E402
 RECORDED = os.environ.get("BRIDGE_CFFI_ERROR_MODE") == "recorded"
 
 
-def _raise_value_error(source, target):  # type: ignore[no-untyped-def]
+def _raise_value_error(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None:  # noqa: ARG001
     raise ValueError("injected failure from a Python kernel")
 
 
@@ -75,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             expected = "injected failure from a Python kernel"
             named = "raising_python failed"
         else:
-            failed_at, message = push_and_sync(lambda: failing_c(source, target, scale), target)
+            failed_at, message = push_and_sync(  # called at once, in this iteration
+                lambda: failing_c(source, target, scale), target)  # noqa: B023
             expected = f"scale kernel refused: {scale:g}"
             named = "c_failing_scale failed"
         where.append(failed_at)
         messages_ok = messages_ok and expected in message and named in message
-        if not (expected in message):
+        if expected not in message:
             seen.append(message[:300])
         # A later operation on the same arrays runs normally, through both producers.
         scale_c(source, target, scale)

@@ -74,20 +74,20 @@ class Pool:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.mx: list[mx.nd.NDArray] = []
-        self.np: list[np.ndarray] = []
+        self.np: list[np.typing.NDArray[np.float32]] = []
         for shape in POOL_SHAPES:
             values = self.random_values(shape)
             self.np.append(values)
             self.mx.append(mx.nd.array(values, dtype="float32"))
 
-    def random_values(self, shape: tuple[int, ...]) -> np.ndarray:
+    def random_values(self, shape: tuple[int, ...]) -> np.typing.NDArray[np.float32]:
         size = int(np.prod(shape))
         return np.array([self.rng.randint(-20, 20) for _ in range(size)], dtype=F32).reshape(shape)
 
-    def np_view(self, view: View) -> np.ndarray:
+    def np_view(self, view: View) -> np.typing.NDArray[np.float32]:
         return self.np[view.base].reshape(-1)[view.start:view.stop].reshape(view.shape)
 
-    def mx_view(self, view: View, as_np: bool = False):  # type: ignore[no-untyped-def]
+    def mx_view(self, view: View, as_np: bool = False) -> mx.nd.NDArray:
         base = self.mx[view.base]
         size = base.size
         route = view.route
@@ -118,15 +118,17 @@ class Fuzzer:
         self.rng = random.Random(seed)
         self.pool = Pool(self.rng)
         self.slow = mx.nd.zeros((STALL_ELEMENTS,))
-        self.stats = {"bridged": 0, "native": 0, "reductions": 0, "stalls": 0, "replaced": 0, "waits": 0,
-                      "aliased_calls": 0, "identical_alias": 0, "view_args": 0, "mx_np_args": 0,
-                      "checkpoints": 0}
+        self.stats = {"bridged": 0, "native": 0, "reductions": 0, "stalls": 0, "replaced": 0,
+                      "waits": 0, "aliased_calls": 0, "identical_alias": 0, "view_args": 0,
+                      "mx_np_args": 0, "checkpoints": 0}
         self.per_kernel: dict[str, int] = {}
         self.log: list[str] = []
         self.kernels = [
             ("add_into", bridge_cffi.to_mxnet_func(add_into(), const_loc=[0, 1]), self.k_add_into),
-            ("scaled_add", bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1]), self.k_scaled_add),
-            ("add_scalar", bridge_cffi.to_mxnet_func(add_scalar("float32"), const_loc=[0]), self.k_add_scalar),
+            ("scaled_add", bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1]),
+             self.k_scaled_add),
+            ("add_scalar", bridge_cffi.to_mxnet_func(add_scalar("float32"), const_loc=[0]),
+             self.k_add_scalar),
             ("scale_2d", bridge_cffi.to_mxnet_func(scale_2d(), const_loc=[0]), self.k_scale_2d),
             ("sum_diff", bridge_cffi.to_mxnet_func(sum_diff(), const_loc=[0, 1]), self.k_sum_diff),
             ("axpy", bridge_cffi.to_mxnet_func(axpy(), const_loc=[1]), self.k_axpy),
@@ -138,7 +140,8 @@ class Fuzzer:
     # ---- choosing views ----
 
     def pick_base(self, min_size: int, prefer: int | None) -> int:
-        if prefer is not None and self.rng.random() < 0.65 and self.pool.np[prefer].size >= min_size:
+        if (prefer is not None and self.rng.random() < 0.65
+                and self.pool.np[prefer].size >= min_size):
             return prefer
         candidates = [i for i, a in enumerate(self.pool.np) if a.size >= min_size]
         return self.rng.choice(candidates)
@@ -150,7 +153,7 @@ class Fuzzer:
         size = self.pool.np[base].size
         options: list[View] = []
         if aligned:
-            starts = [s for s in range(0, size - n + 1, 16)]
+            starts = list(range(0, size - n + 1, 16))
             s = self.rng.choice(starts)
             options.append(View(base, s, (n,), "flat_slice"))
             if n == size:
@@ -191,11 +194,10 @@ class Fuzzer:
             return self.vec_view(like.shape[0], prefer)
         return self.mat_view(like.shape[0], like.shape[1], prefer)
 
-    def args_views(self, count: int, make) -> list[View] | None:  # type: ignore[no-untyped-def]
+    def args_views(self, count: int, make) -> list[View]:  # type: ignore[no-untyped-def]
         """``count`` views from ``make(prefer)``, biased towards one pool array."""
         prefer = self.rng.randrange(len(self.pool.np))
-        views = [make(prefer) for _ in range(count)]
-        return views
+        return [make(prefer) for _ in range(count)]
 
     @staticmethod
     def legal(views: list[View], written: list[bool], exclusive_writes: bool) -> bool:
@@ -220,13 +222,13 @@ class Fuzzer:
             i = self.rng.choice(inputs)
             views[o] = views[i]
 
-    def call(self, name: str, func, views: list[View], scalars: list,  # type: ignore[no-untyped-def]
-             layout: list[int | str]) -> None:
+    def call(self, name: str, func: bridge_cffi.BridgedFunction, views: list[View],
+             scalars: list[float], layout: list[int | str]) -> None:
         """Push ``func`` with views (layout: int = view index, 's' = next scalar)."""
-        args = []
+        args: list[object] = []
         scalar_iter = iter(scalars)
         for item in layout:
-            if item == "s":
+            if isinstance(item, str):  # "s"
                 args.append(next(scalar_iter))
             else:
                 view = views[item]
@@ -246,7 +248,7 @@ class Fuzzer:
 
     # ---- bridged kernels: each pushes the call and applies the same semantics in numpy ----
 
-    def k_add_into(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_add_into(self, func: bridge_cffi.BridgedFunction) -> bool:
         n = self.rng.randint(1, 32)
         views = self.args_views(3, lambda p: self.vec_view(n, p))
         self.maybe_reuse(views, [0, 1], [2])
@@ -259,7 +261,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_scaled_add(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_scaled_add(self, func: bridge_cffi.BridgedFunction) -> bool:
         # TVM's default buffers: 1-D, and the view must start 64-byte aligned.
         n = self.rng.randint(1, 32)
         views = self.args_views(3, lambda p: self.vec_view(n, p, aligned=True))
@@ -274,7 +276,7 @@ class Fuzzer:
         z[...] = result
         return True
 
-    def k_add_scalar(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_add_scalar(self, func: bridge_cffi.BridgedFunction) -> bool:
         n = self.rng.randint(1, 48)
         views = self.args_views(2, lambda p: self.vec_view(n, p))
         self.maybe_reuse(views, [0], [1])
@@ -288,7 +290,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_scale_2d(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_scale_2d(self, func: bridge_cffi.BridgedFunction) -> bool:
         m, n = self.rng.randint(1, 3), self.rng.choice([1, 2, 4, 8, 16])
         views = self.args_views(2, lambda p: self.mat_view(m, n, p))
         self.maybe_reuse(views, [0], [1])
@@ -302,7 +304,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_sum_diff(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_sum_diff(self, func: bridge_cffi.BridgedFunction) -> bool:
         n = self.rng.randint(1, 16)
         views = self.args_views(4, lambda p: self.vec_view(n, p))
         written = [False, False, True, True]
@@ -315,7 +317,7 @@ class Fuzzer:
         o2[...] = r2
         return True
 
-    def k_axpy(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_axpy(self, func: bridge_cffi.BridgedFunction) -> bool:
         n = self.rng.randint(1, 32)
         views = self.args_views(2, lambda p: self.vec_view(n, p))
         if self.rng.random() < 0.2:
@@ -330,7 +332,7 @@ class Fuzzer:
         y[...] = result
         return True
 
-    def k_c_scale(self, func) -> bool:  # type: ignore[no-untyped-def]
+    def k_c_scale(self, func: bridge_cffi.BridgedFunction) -> bool:
         if self.rng.random() < 0.5:
             n = self.rng.randint(1, 32)
             make = lambda p: self.vec_view(n, p)  # noqa: E731
@@ -437,7 +439,8 @@ class Fuzzer:
 
     def bound_magnitudes(self) -> None:
         """Keep every value small enough for exact float32 arithmetic: a native ``x % 61``
-        (floor modulo, exact on small integers) in place on an array that grew past LIMIT."""
+        (floor modulo, exact on small integers) in place on an array that grew past LIMIT.
+        """
         for i, values in enumerate(self.pool.np):
             if np.abs(values).max() > LIMIT:
                 target = self.pool.mx[i]
@@ -449,7 +452,7 @@ class Fuzzer:
         """Wait for everything; count elements that differ from the reference."""
         self.stats["checkpoints"] += 1
         mismatches, details = 0, []
-        for i, (got, want) in enumerate(zip(self.pool.mx, self.pool.np)):
+        for i, (got, want) in enumerate(zip(self.pool.mx, self.pool.np, strict=True)):
             got_np = got.asnumpy()
             bad = got_np != want
             count = int(bad.sum())
@@ -460,13 +463,13 @@ class Fuzzer:
                                f"got {got_np[bad][:3].tolist()} want {want[bad][:3].tolist()}")
         return mismatches, details
 
-    def run(self, ops: int, checkpoints: int) -> dict:  # type: ignore[type-arg]
+    def run(self, ops: int, checkpoints: int) -> dict[str, object]:
         done = 0
-        mismatches, details = 0, []
+        mismatches, details = 0, list[str]()
         every = max(1, ops // max(1, checkpoints))
         while done < ops:
             if self.rng.random() < 0.7:
-                name, func, apply = self.rng.choice(self.kernels)
+                _, func, apply = self.rng.choice(self.kernels)
                 ok = apply(func)
             else:
                 ok = self.native()
@@ -477,7 +480,7 @@ class Fuzzer:
             if done % every == 0 or done == ops:
                 bad, why = self.compare()
                 if bad and not details:
-                    details = why + ["last operations: " + " | ".join(self.log[-8:])]
+                    details = [*why, "last operations: " + " | ".join(self.log[-8:])]
                 mismatches += bad
             if len(self.log) > 64:
                 del self.log[:32]

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20_000)
     parser.add_argument("--c-kernel", default=None)
     options = parser.parse_args(argv)
-    calls, keep = make_calls(options.c_kernel)
+    calls, keep = make_calls(options.c_kernel)  # noqa: RUF059 - keep holds the arrays alive
     run(calls, options.warmup)
     assert bridge_cffi.wait_until_released()
     gc.collect()

@@ -51,6 +51,7 @@ def test_real_wheels_run_the_bridge_async_without_degradation(real_facts: Facts)
 
 def test_built_bridge_imports_and_self_tests_in_the_child(real_facts: Facts) -> None:
     dyn = real_facts.dynamic
+    assert dyn is not None
     assert dyn.bridge_available and dyn.bridge_import_error is None
     assert dyn.bridge_run_context_layout.ok and dyn.bridge_view_identity.ok
     reasons = by_name(real_facts)[verdicts.BRIDGE_ASYNC].reasons
@@ -78,6 +79,7 @@ def test_real_wheels_make_the_legacy_bridge_unsafe_and_say_why(real_facts: Facts
 
 def test_mxnet_1_5_0_is_unsupported_with_the_reason_from_requirements(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.dynamic is not None
     facts.dynamic.mxnet_version_code = 10500
     found = by_name(facts)
     reason = requirements.MXNET_TOO_OLD_REASON.format(found="1.5.0")
@@ -89,6 +91,7 @@ def test_mxnet_1_5_0_is_unsupported_with_the_reason_from_requirements(real_facts
 
 def test_missing_throw_symbol_switches_to_recorded_errors(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.dynamic is not None
     facts.dynamic.throw_symbol = SelfTest(False, "not resolvable")
     found = by_name(facts)
     assert found[verdicts.BRIDGE_ASYNC].status == "degraded"
@@ -100,12 +103,14 @@ def test_missing_throw_symbol_switches_to_recorded_errors(real_facts: Facts) -> 
 
 def test_failed_view_identity_self_test_makes_the_bridge_unsafe(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.dynamic is not None
     facts.dynamic.view_identity = SelfTest(False, "view identity self-test failed: x[0:2] differs")
     assert by_name(facts)[verdicts.BRIDGE_ASYNC].status == "unsafe"
 
 
 def test_missing_required_mxnet_symbol_makes_the_bridge_unavailable(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.libraries["mxnet"].static is not None
     facts.libraries["mxnet"].static.required_symbols_missing = ["MXEnginePushSyncND"]
     verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "unavailable"
@@ -114,6 +119,7 @@ def test_missing_required_mxnet_symbol_makes_the_bridge_unavailable(real_facts: 
 
 def test_child_crash_is_a_degradation_not_a_crash(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.dynamic is not None
     facts.dynamic.error = "probe child killed by SIGSEGV during stage 'tvm'"
     verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "degraded" and "SIGSEGV" in " ".join(verdict.reasons)
@@ -121,6 +127,7 @@ def test_child_crash_is_a_degradation_not_a_crash(real_facts: Facts) -> None:
 
 def test_legacy_bridge_is_unavailable_when_mxnet_does_not_export_it(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.libraries["mxnet"].static is not None
     facts.libraries["mxnet"].static.exports_legacy_bridge = False
     assert by_name(facts)[verdicts.LEGACY].status == "unavailable"
 
@@ -128,9 +135,12 @@ def test_legacy_bridge_is_unavailable_when_mxnet_does_not_export_it(real_facts: 
 def test_legacy_bridge_is_ok_for_a_matching_packedfunc_era_pair(real_facts: Facts) -> None:
     facts = altered(real_facts)
     rt = facts.libraries["tvm_runtime"]
+    assert rt.static is not None
+    assert facts.libraries["mxnet"].static is not None
     rt.static.string_abi = "old"
     rt.static.compiler = copy.deepcopy(facts.libraries["mxnet"].static.compiler)
     rt.static.needed = [n for n in rt.static.needed if n != "libtvm_ffi.so"]
+    assert facts.dynamic is not None
     rt.package_version = facts.dynamic.tvm_version = "0.8.0"
     assert by_name(facts)[verdicts.LEGACY].status == "ok"
 
@@ -148,7 +158,8 @@ def test_only_mxnet_from_1_5_1_on_is_supported(major: int, minor: int, patch: in
 
 def _bridge_copy(site: Path, keep_extension: bool, damage: str | None = None) -> Path:
     """A copy of this checkout's bridge_cffi (with its real built extension, unless told not
-    to) in `site`, damaged as a broken install would be."""
+    to) in `site`, damaged as a broken install would be.
+    """
     package, extensions = bridge_extension_files()
     assert package is not None and extensions, "the bridge extension must be built for this test"
     target = site / "bridge_cffi"
@@ -189,6 +200,7 @@ def test_installed_bridge_that_fails_to_import_is_unavailable(
 ) -> None:
     site = _bridge_copy(tmp_path, keep_extension=True, damage=damage)
     facts = _with_child_seeing(site, real_facts, monkeypatch)
+    assert facts.dynamic is not None
     assert facts.dynamic.error is None and not facts.dynamic.bridge_available
     assert error in (facts.dynamic.bridge_import_error or "")
     found = by_name(facts)
@@ -205,6 +217,7 @@ def test_bridge_without_its_extension_is_a_note_not_a_passed_check(
 ) -> None:
     site = _bridge_copy(tmp_path, keep_extension=False)
     facts = _with_child_seeing(site, real_facts, monkeypatch)
+    assert facts.dynamic is not None
     assert not facts.dynamic.bridge_available and facts.dynamic.bridge_import_error is None
     verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "ok", verdict.reasons
@@ -214,14 +227,15 @@ def test_bridge_without_its_extension_is_a_note_not_a_passed_check(
 
 def test_bridge_import_failure_is_never_listed_as_passed(real_facts: Facts) -> None:
     facts = altered(real_facts)
+    assert facts.dynamic is not None
     facts.dynamic.bridge_available = False
     facts.dynamic.bridge_import_error = "ModuleNotFoundError: No module named 'mxnet.numpy'"
     facts.dynamic.bridge_detail = "import bridge_cffi failed: " + facts.dynamic.bridge_import_error
     verdict = by_name(facts)[verdicts.BRIDGE_ASYNC]
     assert verdict.status == "unavailable"
     assert verdict.reasons == [
-        "import bridge_cffi failed in a child process: "
-        "ModuleNotFoundError: No module named 'mxnet.numpy'"
+        ("import bridge_cffi failed in a child process: "
+        "ModuleNotFoundError: No module named 'mxnet.numpy'")
     ]
 
 
@@ -231,6 +245,7 @@ def test_bridge_import_failure_is_never_listed_as_passed(real_facts: Facts) -> N
 def _as_read_from_program_headers(facts: Facts) -> Facts:
     facts = altered(facts)
     mx = facts.libraries["mxnet"].static
+    assert mx is not None
     mx.read_from = "program-headers"
     mx.read_notes = ["section header table unusable (...)", "compiler unknown: ..."]
     mx.compiler = Compiler(None, None)
@@ -261,6 +276,7 @@ def test_no_tvm_at_all_leaves_c_kernels_working(real_facts: Facts) -> None:
     facts = altered(real_facts)
     for role in ("tvm_ffi", "tvm_runtime", "tvm_compiler", "tvm"):
         facts.libraries.pop(role, None)
+    assert facts.dynamic is not None
     facts.dynamic.tvm_ffi_version, facts.dynamic.tvm_version = None, None
     facts.dynamic.tvm_ffi_error = "ModuleNotFoundError: No module named 'tvm_ffi'"
     facts.dynamic.tvm_error = "ModuleNotFoundError: No module named 'tvm'"

@@ -99,7 +99,10 @@ def dense(dtype: str) -> DifferentiableFunction:
     return differentiable(forward, backward)
 
 
-def numeric_gradient(f, arrays: list[np.ndarray], weights: np.ndarray, eps: float = 1e-6) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def numeric_gradient(  # type: ignore[no-untyped-def]
+    f, arrays: list[np.typing.NDArray[np.float64]], weights: np.typing.NDArray[np.float64],
+    eps: float = 1e-6,
+) -> list[np.typing.NDArray[np.float64]]:
     """Central differences of sum(f(*arrays) * weights) with respect to every array."""
     grads = []
     for index, array in enumerate(arrays):
@@ -115,7 +118,10 @@ def numeric_gradient(f, arrays: list[np.ndarray], weights: np.ndarray, eps: floa
     return grads
 
 
-def autograd_gradient(op, arrays: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def autograd_gradient(
+    op: DifferentiableFunction, arrays: list[np.typing.NDArray[np.float64]],
+    weights: np.typing.NDArray[np.float64],
+) -> list[np.typing.NDArray[np.float64]]:
     inputs = [mx.nd.array(a, dtype=a.dtype) for a in arrays]
     for array in inputs:
         array.attach_grad()
@@ -131,11 +137,13 @@ def test_elementwise_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal(6)
     op = tanh_scale()
 
-    def forward(*arrays: np.ndarray) -> np.ndarray:
-        return op(*[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
+    def forward(*arrays: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
+        result: np.typing.NDArray[np.float64] = op(
+            *[mx.nd.array(a, dtype="float64") for a in arrays]).asnumpy()
+        return result
 
     for got, want in zip(autograd_gradient(op, [x, w], weights),
-                         numeric_gradient(forward, [x, w], weights)):
+                         numeric_gradient(forward, [x, w], weights), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
@@ -145,11 +153,13 @@ def test_dense_gradients_match_finite_differences() -> None:
     weights = rng.standard_normal((3, 2))
     op = dense("float64")
 
-    def forward(*values: np.ndarray) -> np.ndarray:
-        return op(*[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
+    def forward(*values: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
+        result: np.typing.NDArray[np.float64] = op(
+            *[mx.nd.array(a, dtype="float64") for a in values]).asnumpy()
+        return result
 
     for got, want in zip(autograd_gradient(op, arrays, weights),
-                         numeric_gradient(forward, arrays, weights)):
+                         numeric_gradient(forward, arrays, weights), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
@@ -169,7 +179,7 @@ def test_dense_matches_mxnet_fully_connected_forward_and_backward() -> None:
             loss = (mx.nd.relu(y) * head).sum()
         loss.backward()
         results.append([y.asnumpy()] + [a.grad.asnumpy() for a in inputs])
-    for ours, native in zip(*results):
+    for ours, native in zip(*results, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-5, atol=1e-5)
 
 
@@ -185,7 +195,7 @@ def test_elementwise_matches_mxnet_tanh_times_w() -> None:
             y = tanh_scale()(xs, ws) if use_bridge else mx.nd.tanh(xs) * ws
             (y * y).sum().backward()
         grads.append((xs.grad.asnumpy(), ws.grad.asnumpy()))
-    for ours, native in zip(*grads):
+    for ours, native in zip(*grads, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-12, atol=1e-12)
 
 
@@ -268,7 +278,8 @@ for _ in range(3):
     loss.backward()
 tx = np.tanh(np.linspace(-1, 1, 6))
 y = tx * np.linspace(2, 3, 6)
-np.testing.assert_allclose(x.grad.asnumpy(), 2 * y * np.linspace(2, 3, 6) * (1 - tx ** 2), rtol=1e-12)
+np.testing.assert_allclose(x.grad.asnumpy(), 2 * y * np.linspace(2, 3, 6) * (1 - tx ** 2),
+                           rtol=1e-12)
 np.testing.assert_allclose(w.grad.asnumpy(), 2 * y * tx, rtol=1e-12)
 print("ok")
 """

@@ -1,5 +1,6 @@
 """The one argument encoding: Python packs exact bridge_arg records (protocol.h's layout), and
-the C entry refuses a buffer that is not whole records or a kind the wire does not carry."""
+the C entry refuses a buffer that is not whole records or a kind the wire does not carry.
+"""
 
 from __future__ import annotations
 

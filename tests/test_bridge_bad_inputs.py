@@ -11,7 +11,7 @@ from kernels_tvm import add_into, scaled_add
 
 
 @pytest.fixture
-def scaled():  # type: ignore[no-untyped-def]
+def scaled() -> bridge_cffi.BridgedFunction:
     return bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
 
 
@@ -22,7 +22,8 @@ def _pushed() -> int:
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [
-        ("text", "argument 2: expected mx.nd.NDArray, mx.np.ndarray, int, float or bool, got builtins.str"),
+        ("text", ("argument 2: expected mx.nd.NDArray, mx.np.ndarray, int, float or bool, "
+                  "got builtins.str")),
         (None, "argument 2: .*got builtins.NoneType; None is not"),
         (np.zeros(4, dtype="float32"), "argument 2: .*got numpy.ndarray; convert numpy arrays"),
         ([1.0, 2.0], "argument 2: .*got builtins.list; pass arrays as mx.nd.array"),
@@ -30,7 +31,9 @@ def _pushed() -> int:
         (1 + 2j, "argument 2: .*got builtins.complex"),
     ],
 )
-def test_wrong_type_is_a_type_error_naming_the_position(scaled, bad, expected) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_type_is_a_type_error_naming_the_position(
+    scaled: bridge_cffi.BridgedFunction, bad: object, expected: str
+) -> None:
     x, y = mx.nd.ones((4,)), mx.nd.ones((4,))
     before = _pushed()
     with pytest.raises(TypeError, match=expected):
@@ -38,13 +41,14 @@ def test_wrong_type_is_a_type_error_naming_the_position(scaled, bad, expected) -
     assert _pushed() == before
 
 
-def test_int_too_large_for_int64_is_a_value_error(scaled) -> None:  # type: ignore[no-untyped-def]
+def test_int_too_large_for_int64_is_a_value_error(scaled: bridge_cffi.BridgedFunction) -> None:
     with pytest.raises(ValueError, match="argument 3: the int 9223372036854775808 does not fit"):
         scaled(mx.nd.ones((4,)), mx.nd.ones((4,)), mx.nd.ones((4,)), 2**63)
 
 
 @pytest.mark.parametrize("stype", ["csr", "row_sparse"])
-def test_sparse_array_is_refused_before_the_push(scaled, stype: str) -> None:  # type: ignore[no-untyped-def]
+def test_sparse_array_is_refused_before_the_push(scaled: bridge_cffi.BridgedFunction,
+                                                 stype: str) -> None:
     sparse = mx.nd.zeros((4, 4)).tostype(stype)
     before = _pushed()
     with pytest.raises(TypeError, match="argument 1: expected a dense NDArray"):
@@ -52,14 +56,14 @@ def test_sparse_array_is_refused_before_the_push(scaled, stype: str) -> None:  #
     assert _pushed() == before
 
 
-def test_arrays_on_different_devices_are_refused(scaled) -> None:  # type: ignore[no-untyped-def]
+def test_arrays_on_different_devices_are_refused(scaled: bridge_cffi.BridgedFunction) -> None:
     before = _pushed()
-    with pytest.raises(ValueError, match="argument 2 is on device .* but argument 0 is on"):
+    with pytest.raises(ValueError, match=r"argument 2 is on device .* but argument 0 is on"):
         scaled(mx.nd.ones((4,)), mx.nd.ones((4,)), mx.nd.ones((4,), ctx=mx.cpu(1)), 1.0)
     assert _pushed() == before
 
 
-def test_arrays_all_on_another_cpu_device_run_there(scaled) -> None:  # type: ignore[no-untyped-def]
+def test_arrays_all_on_another_cpu_device_run_there(scaled: bridge_cffi.BridgedFunction) -> None:
     ctx = mx.cpu(1)
     z = mx.nd.zeros((4,), ctx=ctx)
     scaled(mx.nd.ones((4,), ctx=ctx), mx.nd.ones((4,), ctx=ctx), z, 2.0)
@@ -76,7 +80,8 @@ def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_libra
 
 
 def test_const_loc_out_of_range_is_refused_when_the_arity_is_known(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match=r"const_loc: position\(s\) \[5\] out of range .* 3 arguments"):
+    with pytest.raises(ValueError,
+                       match=r"const_loc: position\(s\) \[5\] out of range .* 3 arguments"):
         bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0, 5])
 
 
@@ -88,7 +93,7 @@ def test_const_loc_out_of_range_is_refused_at_the_call_otherwise() -> None:
     assert _pushed() == before
 
 
-def test_const_loc_naming_a_scalar_is_refused(scaled) -> None:  # type: ignore[no-untyped-def]
+def test_const_loc_naming_a_scalar_is_refused() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1, 3])
     with pytest.raises(ValueError, match="const_loc: argument 3 is a float"):
         f(mx.nd.ones((2,)), mx.nd.ones((2,)), mx.nd.ones((2,)), 1.0)
@@ -105,9 +110,10 @@ def test_const_loc_naming_a_scalar_is_refused(scaled) -> None:  # type: ignore[n
         (3, TypeError, "const_loc: expected a list of argument positions, got int"),
     ],
 )
-def test_bad_const_loc_is_refused_at_wrap_time(const_loc, error, expected) -> None:  # type: ignore[no-untyped-def]
+def test_bad_const_loc_is_refused_at_wrap_time(const_loc: object, error: type[Exception],
+                                               expected: str) -> None:
     with pytest.raises(error, match=expected):
-        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)
+        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)  # type: ignore[arg-type]
 
 
 def test_const_loc_in_any_order_is_accepted() -> None:
@@ -124,19 +130,19 @@ def test_const_loc_in_any_order_is_accepted() -> None:
         (42, "got builtins.int"),
     ],
 )
-def test_unsupported_func_is_a_type_error(func, expected) -> None:  # type: ignore[no-untyped-def]
+def test_unsupported_func_is_a_type_error(func: object, expected: str) -> None:
     with pytest.raises(TypeError, match=f"func: .*{expected}"):
         bridge_cffi.to_mxnet_func(func)
 
 
 def test_bad_name_and_priority_are_type_errors() -> None:
     with pytest.raises(TypeError, match="priority: expected an int"):
-        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")
+        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="name: expected a str"):
-        bridge_cffi.to_mxnet_func(scaled_add(), name=7)
+        bridge_cffi.to_mxnet_func(scaled_add(), name=7)  # type: ignore[arg-type]
 
 
-def test_a_bad_call_loses_nothing_already_pushed(scaled) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_call_loses_nothing_already_pushed(scaled: bridge_cffi.BridgedFunction) -> None:
     x = mx.nd.ones((1000,))
     z = mx.nd.zeros((1000,))
     scaled(x, x, z, 5.0)

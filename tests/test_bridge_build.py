@@ -27,7 +27,8 @@ def test_built_extension_needs_no_cpp_symbols() -> None:
 
     with open(native.EXTENSION_PATH, "rb") as handle:
         symbols = ELFFile(handle).get_section_by_name(".dynsym")
-        undefined = [s.name for s in symbols.iter_symbols() if s["st_shndx"] == "SHN_UNDEF" and s.name]
+        undefined = [s.name for s in symbols.iter_symbols()
+                     if s["st_shndx"] == "SHN_UNDEF" and s.name]
     assert not [name for name in undefined if name.startswith("_Z")], undefined
     assert not [name for name in undefined if name.startswith(("MX", "TVM"))], undefined
 
@@ -38,18 +39,21 @@ def test_csrc_compiles_with_strict_warnings(source: Path, tmp_path: Path) -> Non
         ["gcc", *STRICT, "-I", str(REPO / "csrc" / "include"), "-I", str(REPO / "csrc"), "-c",
          str(source), "-o", str(tmp_path / "out.o")],
         capture_output=True, text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_public_header_compiles_as_c_and_cpp(tmp_path: Path) -> None:
     probe = tmp_path / "probe.c"
-    probe.write_text('#include "bridge_cffi/protocol.h"\nint bridge_probe_size = sizeof(bridge_kernel);\n')
+    probe.write_text('#include "bridge_cffi/protocol.h"\n'
+                     'int bridge_probe_size = sizeof(bridge_kernel);\n')
     for compiler, flags in (("gcc", ["-std=c11", "-x", "c"]), ("g++", ["-std=c++11", "-x", "c++"])):
         done = subprocess.run(
             [compiler, *flags, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I",
              str(REPO / "csrc" / "include"), "-c", str(probe), "-o", str(tmp_path / "p.o")],
             capture_output=True, text=True,
+            check=False,
         )
         assert done.returncode == 0, f"{compiler}: {done.stderr}"
 

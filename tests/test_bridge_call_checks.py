@@ -1,5 +1,6 @@
 """Errors knowable at the call arrive at the call: a function compiled by TVM embeds its
-signature, which the bridge reads once and checks each call against, in C, before pushing."""
+signature, which the bridge reads once and checks each call against, in C, before pushing.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_wrong_calls_raise_at_the_call_and_push_nothing(
     checked: bridge_cffi.BridgedFunction,
     make_args,
     error: type,
-    message: str,  # type: ignore[no-untyped-def]
+    message: str,
 ) -> None:
     before = bridge_cffi.read_counters()["ops_pushed"]
     with pytest.raises(error) as raised:

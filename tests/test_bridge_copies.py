@@ -36,7 +36,7 @@ def test_copies_share_the_kernel_and_still_run(made_from: str) -> None:
 @pytest.mark.parametrize("made_from", _MADE_FROM)
 def test_pickling_is_a_clear_type_error(made_from: str) -> None:
     f = _wrapped(made_from)
-    with pytest.raises(TypeError, match="cannot pickle the bridged function .*export_library"):
+    with pytest.raises(TypeError, match=r"cannot pickle the bridged function .*export_library"):
         pickle.dumps(f)
     with pytest.raises(TypeError, match="cannot pickle the kernel"):
         pickle.dumps(f.kernel)

@@ -14,7 +14,8 @@ ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 def _scenarios(engine: str) -> dict:  # type: ignore[type-arg]
     done = run_python(
-        f"import runpy; runpy.run_path({str(REPO / 'tests' / 'engine_scenarios.py')!r}, run_name='__main__')",
+        f"import runpy; runpy.run_path({str(REPO / 'tests' / 'engine_scenarios.py')!r}, "
+        "run_name='__main__')",
         env={"MXNET_ENGINE_TYPE": engine},
         timeout=120,
     )

@@ -1,5 +1,6 @@
 """A failing kernel that writes no array reaches mx.nd.waitall(), under every engine type,
-and poisons no other operation."""
+and poisons no other operation.
+"""
 
 from __future__ import annotations
 

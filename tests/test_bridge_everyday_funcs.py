@@ -1,5 +1,6 @@
 """Everyday things to hand to_mxnet_func: a module built from a TVMScript function of any
-name, bfloat16 arrays, and clear refusals for target= on compiled code and for a te.Tensor."""
+name, bfloat16 arrays, and clear refusals for target= on compiled code and for a te.Tensor.
+"""
 
 from __future__ import annotations
 

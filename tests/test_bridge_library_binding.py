@@ -28,7 +28,8 @@ int MXEnginePushSyncND(void) { return 0; }
 """
 
 
-@pytest.mark.parametrize(("version", "refused"), [("1.4.1", True), ("1.5.0", True), ("1.5.1", False), ("1.9.1", False)])
+@pytest.mark.parametrize(("version", "refused"),
+                         [("1.4.1", True), ("1.5.0", True), ("1.5.1", False), ("1.9.1", False)])
 def test_mxnet_before_1_5_1_is_refused_with_the_reason(version: str, refused: bool) -> None:
     problem = mxnet_version_problem(Version(version))
     assert (problem is not None) == refused
@@ -165,7 +166,7 @@ except BridgeLibraryError as error:
 """
     done = run_python(code)
     lines = done.stdout.strip().splitlines()
-    if "libcuda.so.1" in open("/proc/self/maps").read():
+    if "libcuda.so.1" in Path("/proc/self/maps").read_text():
         assert lines[-1] == "bound", done.stdout + done.stderr
         return
     assert lines[0] == "('no GPU', 'this MXNet is built without CUDA')", done.stdout + done.stderr
@@ -187,5 +188,6 @@ def test_capability_flags_are_the_optional_mxnet_symbols_libmxnet_exports() -> N
         if entry.library == "mxnet" and entry.kind == requirements.OPTIONAL:
             assert found[entry.name] == exports.exports(entry.name), entry.name
     bound = int(lib.bridge_symbols_bound())
-    required = [i for i, s in enumerate(requirements.SYMBOLS) if s.library == "mxnet" and s.kind == requirements.REQUIRED]
+    required = [i for i, s in enumerate(requirements.SYMBOLS)
+                if s.library == "mxnet" and s.kind == requirements.REQUIRED]
     assert all(bound >> i & 1 for i in required)

@@ -26,8 +26,9 @@ def test_inputs_wrapper_and_module_may_be_dropped_while_pending() -> None:
     n = te.var("n")
     a, b = te.placeholder((n,), name="a"), te.placeholder((n,), name="b")
     s = te.var("s", dtype="float32")
-    module = tvm.build(te.create_prim_func([a, b, te.compute((n,), lambda i: (a[i] + b[i]) * s), s]),
-                       target="llvm")
+    module = tvm.build(
+        te.create_prim_func([a, b, te.compute((n,), lambda i: (a[i] + b[i]) * s), s]),
+        target="llvm")
     kernels_before = bridge_cffi.read_counters()["kernels_alive"]
     f = bridge_cffi.to_mxnet_func(module, const_loc=[0, 1])
     x = _slow(mx.nd.ones((1_000_000,)))

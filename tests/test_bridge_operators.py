@@ -28,7 +28,7 @@ import bridge_cffi
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 
-def _sigmoid(v: np.ndarray) -> np.ndarray:
+def _sigmoid(v: np.typing.NDArray[np.float32]) -> np.typing.NDArray[np.float32]:
     return 1 / (1 + np.exp(-v))
 
 
@@ -78,9 +78,9 @@ def test_shape_and_type_errors_are_clear_at_bind_time() -> None:
 def test_attribute_errors_name_the_attribute() -> None:
     op = scaled_add_op()
     x = mx.nd.ones(3)
-    with pytest.raises(bridge_cffi.BridgeTypeError, match="missing attribute.*scale"):
+    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"missing attribute.*scale"):
         op(x, x)
-    with pytest.raises(bridge_cffi.BridgeTypeError, match="unknown attribute.*alpha.*scale"):
+    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"unknown attribute.*alpha.*scale"):
         op(x, x, scale=1.0, alpha=2.0)
     with pytest.raises(bridge_cffi.BridgeTypeError, match="attribute scale must be a float"):
         op(x, x, scale="big")
@@ -152,7 +152,9 @@ def _net() -> SigmoidNet:
     return net
 
 
-def _forward_backward(net: SigmoidNet, data: mx.nd.NDArray) -> tuple[np.ndarray, np.ndarray]:
+def _forward_backward(
+    net: SigmoidNet, data: mx.nd.NDArray
+) -> tuple[np.typing.NDArray[np.float32], np.typing.NDArray[np.float32]]:
     with mx.autograd.record():
         out = net(data)
     out.backward()
@@ -308,7 +310,7 @@ def test_every_engine_type(engine: str, route: str) -> None:
 def test_a_bridged_function_given_a_symbol_points_to_register_op() -> None:
     bridged = bridge_cffi.to_mxnet_func(tvm.build(scaled_add_prim_func(), target="llvm"),
                                         const_loc=[0, 1])
-    with pytest.raises(bridge_cffi.BridgeTypeError, match="bridge_cffi.register_op"):
+    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"bridge_cffi.register_op"):
         bridged(mx.sym.var("x"), mx.sym.var("y"), mx.sym.var("z"), 1.0)
 
 

@@ -1,5 +1,6 @@
 """Plain Python functions as kernels: named after themselves, and their waits for MXNet arrays
-on the engine thread refused with the reason instead of deadlocking the engine."""
+on the engine thread refused with the reason instead of deadlocking the engine.
+"""
 
 from __future__ import annotations
 

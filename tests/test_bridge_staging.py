@@ -1,6 +1,7 @@
 """Every view MXNet can produce gives the right answer with any kernel: a kernel that needs
 byte_offset 0 (TVM's default buffers) gets misaligned views through an aligned copy made on
-the engine thread; a kernel known to accept offsets gets the view itself, with nothing copied."""
+the engine thread; a kernel known to accept offsets gets the view itself, with nothing copied.
+"""
 
 from __future__ import annotations
 
@@ -147,4 +148,4 @@ def test_every_view_kind_under_every_engine_type(engine: str) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results == {key: True for key in results} and len(results) == 8, results
+    assert results == dict.fromkeys(results, True) and len(results) == 8, results

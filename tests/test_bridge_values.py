@@ -36,9 +36,10 @@ def test_bool_arrays_arrive_as_byte_sized_bools() -> None:
 
 @pytest.mark.parametrize(
     ("i", "f", "b"),
-    [(7, 2.5, True), (-(2**40), -0.125, False), (0, 1e300, True), (np.int32(5), np.float32(0.5), np.bool_(False))],
+    [(7, 2.5, True), (-(2**40), -0.125, False), (0, 1e300, True),
+     (np.int32(5), np.float32(0.5), np.bool_(False))],
 )
-def test_int_float_and_bool_scalars_pass_through(i, f, b) -> None:  # type: ignore[no-untyped-def]
+def test_int_float_and_bool_scalars_pass_through(i: int, f: float, b: bool) -> None:
     bridged = bridge_cffi.to_mxnet_func(scalars_to_array())
     out = mx.nd.zeros((3,), dtype="float64")
     bridged(out, i, f, b)

@@ -1,5 +1,6 @@
 """The direct consumer (csrc/consumer_direct.c, bridge_cffi.direct): protocol kernels of every
-producer called synchronously on DLPack arrays, results checked against numpy."""
+producer called synchronously on DLPack arrays, results checked against numpy.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from kernels_tvm import scaled_add
 N = 20
 
 
-def inputs() -> tuple[np.ndarray, np.ndarray]:
+def inputs() -> tuple[np.typing.NDArray[np.float32], np.typing.NDArray[np.float32]]:
     rng = np.random.default_rng(3)
     return rng.uniform(size=N).astype("float32"), rng.uniform(size=N).astype("float32")
 
 
-def misaligned(n: int) -> np.ndarray:
+def misaligned(n: int) -> np.typing.NDArray[np.float32]:
     """A writable float32 view of n elements whose address is 4 bytes past a 64-byte line."""
     base = np.zeros(n + 32, "float32")
     start = (-base.ctypes.data % 64) // 4 + 1
@@ -104,7 +105,7 @@ def test_c_kernel_on_mxnet_arrays(c_kernel_library: Path) -> None:
     np.testing.assert_allclose(out.asnumpy(), x * 2.0, rtol=1e-6)
 
 
-def aligned_copy(values: np.ndarray) -> np.ndarray:
+def aligned_copy(values: np.typing.NDArray[np.float32]) -> np.typing.NDArray[np.float32]:
     """A copy of ``values`` starting on a 64-byte line."""
     base = np.zeros(values.size + 16, values.dtype)
     start = (-base.ctypes.data % 64) // values.itemsize
@@ -129,7 +130,7 @@ def test_tvm_ffi_function_on_numpy_and_mxnet_arrays() -> None:
 def test_python_callable_runs_synchronously() -> None:
     seen: list[tuple[int, float]] = []
 
-    def record(target: object, k: int, s: float) -> None:
+    def record(target: object, k: int, s: float) -> None:  # noqa: ARG001 - the call's signature
         seen.append((k, s))
 
     bridge_cffi.direct(record)(np.zeros(N, "float32"), 7, 0.25)
@@ -193,7 +194,8 @@ def test_kernel_errors_are_raised_at_the_call(
         bridge_cffi.load_c_kernel(c_kernel_library, "failing_kernel_create"), const_loc=[0]
     )
     x, y = inputs()
-    with pytest.raises(BridgeKernelError, match="c_failing_scale failed: scale kernel refused: 2.5"):
+    with pytest.raises(BridgeKernelError,
+                       match=r"c_failing_scale failed: scale kernel refused: 2.5"):
         failing(x, np.zeros(N, "float32"), 2.5)
-    with pytest.raises(BridgeKernelError, match="Mismatched z.shape"):
+    with pytest.raises(BridgeKernelError, match=r"Mismatched z.shape"):
         seed(x, y, np.zeros(N - 1, "float32"), 1.0)

@@ -160,7 +160,8 @@ def test_static_shapes_allocate_the_declared_shape_and_check_inputs() -> None:
     a = np.arange(12, dtype="float32").reshape(4, 3)
     out = f(mx.nd.array(a), mx.nd.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(out.asnumpy(), a * [1.0, 2.0, 3.0])
-    with pytest.raises(bridge_cffi.BridgeValueError, match=r"argument 0 \(A\): dimension 1 must be 3"):
+    with pytest.raises(bridge_cffi.BridgeValueError,
+                       match=r"argument 0 \(A\): dimension 1 must be 3"):
         f(mx.nd.ones((4, 4)), mx.nd.ones(3))
 
 
@@ -246,12 +247,14 @@ def test_an_irmodule_is_accepted_and_its_function_found_by_name() -> None:
     module = tvm.IRModule({"affine": script(STATIC_SOURCE)})
     f = bridge_cffi.to_mxnet_func(module)
     assert f.name == "affine"
-    np.testing.assert_allclose(f(mx.nd.ones((4, 3)), mx.nd.ones(3) * 2).asnumpy(), np.full((4, 3), 2.0))
+    np.testing.assert_allclose(f(mx.nd.ones((4, 3)), mx.nd.ones(3) * 2).asnumpy(),
+                               np.full((4, 3), 2.0))
 
 
 def test_an_irmodule_with_several_functions_and_no_main_is_refused() -> None:
     module = tvm.IRModule({"affine": script(STATIC_SOURCE), "bump": script(IN_PLACE_SOURCE)})
-    with pytest.raises(bridge_cffi.BridgeValueError, match=r"several PrimFuncs \['affine', 'bump'\]"):
+    with pytest.raises(bridge_cffi.BridgeValueError,
+                       match=r"several PrimFuncs \['affine', 'bump'\]"):
         bridge_cffi.to_mxnet_func(module)
 
 
@@ -293,22 +296,26 @@ def test_a_buffer_used_opaquely_is_written_unless_declared_const() -> None:
 def test_wrong_argument_count_names_both_accepted_forms() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add_te(), name="scaled_add")
     with pytest.raises(bridge_cffi.BridgeTypeError,
-                       match=r"scaled_add takes 4 arguments, or 3 without its outputs \(z\), got 2"):
+                       match=r"scaled_add takes 4 arguments, or 3 without its outputs \(z\), "
+                             r"got 2"):
         f(mx.nd.ones(2), 1.0)
 
 
 def test_inputs_disagreeing_on_a_symbolic_size_are_refused_before_the_push() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add_te())
     with pytest.raises(bridge_cffi.BridgeValueError,
-                       match=r"argument 1 \(y\): dimension 0 is n = 4, but argument 0 \(x\) dimension 0 set it to 3"):
+                       match=r"argument 1 \(y\): dimension 0 is n = 4, but argument 0 \(x\) "
+                             r"dimension 0 set it to 3"):
         f(mx.nd.ones(3), mx.nd.ones(4), 1.0)
 
 
 def test_an_input_of_the_wrong_dtype_or_kind_is_refused_before_the_push() -> None:
     f = bridge_cffi.to_mxnet_func(scaled_add_te())
-    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"argument 1 \(y\): .*float32, got .*float64"):
+    with pytest.raises(bridge_cffi.BridgeTypeError,
+                       match=r"argument 1 \(y\): .*float32, got .*float64"):
         f(mx.nd.ones(3), mx.nd.ones(3, dtype="float64"), 1.0)
-    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"argument 0 \(x\): expected an mx.nd.NDArray"):
+    with pytest.raises(bridge_cffi.BridgeTypeError,
+                       match=r"argument 0 \(x\): expected an mx.nd.NDArray"):
         f(np.ones(3, dtype="float32"), mx.nd.ones(3), 1.0)
 
 

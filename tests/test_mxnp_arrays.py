@@ -51,7 +51,7 @@ def test_autograd_with_mx_np_arrays_matches_mx_np_ops() -> None:
         loss.backward()
         assert isinstance(y, mx.np.ndarray)
         grads.append((x.grad.asnumpy(), w.grad.asnumpy()))
-    for ours, native in zip(*grads):
+    for ours, native in zip(*grads, strict=True):
         np.testing.assert_allclose(ours, native, rtol=1e-12)
 
 
@@ -97,7 +97,8 @@ for net, step in ((nets[0], trainer.step), (nets[1], bridged.step)):
 print("losses", losses)
 assert isinstance(nets[1].weight.data(), mx.np.ndarray)
 np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
-np.testing.assert_allclose(nets[1].weight.data().asnumpy(), nets[0].weight.data().asnumpy(), rtol=1e-4, atol=1e-6)
+np.testing.assert_allclose(nets[1].weight.data().asnumpy(), nets[0].weight.data().asnumpy(),
+                           rtol=1e-4, atol=1e-6)
 """
 
 

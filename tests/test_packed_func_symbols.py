@@ -1,5 +1,6 @@
 """One table of library symbols (csrc/symbols.def): the probe's lists and the C side's bind
-lists are read from it, so they cannot disagree."""
+lists are read from it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from conftest import REPO
 
 from abi_checks import requirements
 
-_ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.M)
+_ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.MULTILINE)
 
 
 def test_every_entry_of_the_table_is_read() -> None:
@@ -17,7 +18,8 @@ def test_every_entry_of_the_table_is_read() -> None:
     assert len(requirements.SYMBOLS) == len(_ENTRY_LINE.findall(text))
     names = [s.name for s in requirements.SYMBOLS]
     assert len(names) == len(set(names))
-    assert {s.library for s in requirements.SYMBOLS} == {"mxnet", "tvmffi", "tvm_packed_func", "cuda"}
+    assert {s.library for s in requirements.SYMBOLS} == {"mxnet", "tvmffi", "tvm_packed_func",
+                                                         "cuda"}
     assert all(s.since and s.why for s in requirements.SYMBOLS)
 
 

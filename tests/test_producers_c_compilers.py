@@ -56,7 +56,8 @@ def test_clang_kernel_reads_views_through_byte_offset(clang_library: Path) -> No
     np.testing.assert_array_equal(x.asnumpy(), expected)
 
 
-def test_gcc_and_clang_kernels_chain_in_one_process(c_kernel_library: Path, clang_library: Path) -> None:
+def test_gcc_and_clang_kernels_chain_in_one_process(c_kernel_library: Path,
+                                                    clang_library: Path) -> None:
     by_gcc = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0])
     by_clang = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(clang_library), const_loc=[0])
     x = mx.nd.ones((100,))
@@ -73,7 +74,7 @@ def test_clang_kernel_error_reaches_the_wait(clang_library: Path) -> None:
     )
     out = mx.nd.zeros((2,))
     failing(mx.nd.ones((2,)), out, 1.5)
-    with pytest.raises(mx.base.MXNetError, match="scale kernel refused: 1.5"):
+    with pytest.raises(mx.base.MXNetError, match=r"scale kernel refused: 1.5"):
         out.asnumpy()
     mx.nd.waitall()
 

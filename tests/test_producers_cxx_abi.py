@@ -93,7 +93,7 @@ def test_cxx_exception_message_reaches_the_wait(cxx_build: Path) -> None:
     )
     out = mx.nd.zeros((2,))
     failing(mx.nd.ones((2,)), out, 0.25)
-    with pytest.raises(mx.base.MXNetError, match="cxx_failing refused scale 0.25"):
+    with pytest.raises(mx.base.MXNetError, match=r"cxx_failing refused scale 0.25"):
         out.asnumpy()
     mx.nd.waitall()
 

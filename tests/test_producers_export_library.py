@@ -97,7 +97,7 @@ def test_a_library_that_is_no_kernel_is_refused_naming_what_was_looked_for(
     from abi_native_builds import build_shared
 
     library = build_shared(tmp_path, "libplain.so", "int plain(void) { return 0; }\n")
-    with pytest.raises(bridge_cffi.BridgeTypeError, match="__tvm_main__.*bridge_kernel_create"):
+    with pytest.raises(bridge_cffi.BridgeTypeError, match=r"__tvm_main__.*bridge_kernel_create"):
         bridge_cffi.to_mxnet_func(library)
     with pytest.raises(bridge_cffi.BridgeTypeError, match="no such file exists"):
         bridge_cffi.to_mxnet_func(tmp_path / "missing.so")

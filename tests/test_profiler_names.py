@@ -44,7 +44,8 @@ mx.profiler.dump()
 
 def operator_begins(trace: Path) -> dict[str, int]:
     """How many operations of each name began. Operations pushed while MXNet runs a custom
-    function's backward are filed under "Custom Operator" as "::name"; count them by name."""
+    function's backward are filed under "Custom Operator" as "::name"; count them by name.
+    """
     counts: dict[str, int] = {}
     for event in json.loads(trace.read_text())["traceEvents"]:
         if event.get("cat") in ("operator", "Custom Operator") and event.get("ph") == "B":

@@ -44,7 +44,8 @@ def _header_only_tree(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module", params=COMPILERS)
-def header_only_library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def header_only_library(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Path:
     compiler = _require(request.param)
     root = tmp_path_factory.mktemp(f"header_only_{request.param}")
     include = _header_only_tree(root)
@@ -55,6 +56,7 @@ def header_only_library(request: pytest.FixtureRequest, tmp_path_factory: pytest
         [compiler, *STRICT_C, "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-I", str(include),
          str(source), "-o", str(library)],
         capture_output=True, text=True, cwd=root,
+        check=False,
     )
     assert done.returncode == 0, f"{compiler}:\n{done.stderr}"
     return library
@@ -94,7 +96,8 @@ def test_axpy_error_message_reaches_the_wait(header_only_library: Path) -> None:
     axpy = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(header_only_library), const_loc=[0])
     out = mx.nd.zeros((4,), dtype="float64")
     axpy(mx.nd.ones((4,)), out, 1.0)
-    with pytest.raises(mx.base.MXNetError, match="axpy: x and y must be float32, got codes 2/2 with 32/64 bits"):
+    with pytest.raises(mx.base.MXNetError,
+                       match="axpy: x and y must be float32, got codes 2/2 with 32/64 bits"):
         out.asnumpy()
     mx.nd.waitall()
 
@@ -145,19 +148,22 @@ def _tvm_ffi_dlpack_include() -> Path:
     return include
 
 
-def _compile(compiler: str, flags: list[str], source: Path, includes: list[Path]) -> subprocess.CompletedProcess[str]:
+def _compile(compiler: str, flags: list[str], source: Path,
+             includes: list[Path]) -> subprocess.CompletedProcess[str]:
     command = [compiler, *flags, *(arg for path in includes for arg in ("-I", str(path))),
                "-c", str(source), "-o", str(source.with_suffix(".o"))]
-    return subprocess.run(command, capture_output=True, text=True)
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 ORDERS = {
     # The real header first: its declarations are used, protocol.h declares none.
     "dlpack_first": ("#include <dlpack/dlpack.h>\n#include <bridge_cffi/protocol.h>\n",
-                     "#ifdef BRIDGE_CFFI_DECLARED_DLPACK\n#error protocol.h redeclared DLPack\n#endif\n"),
+                     ("#ifdef BRIDGE_CFFI_DECLARED_DLPACK\n"
+                      "#error protocol.h redeclared DLPack\n#endif\n")),
     # protocol.h first: the real header is skipped, and everything it declares is there anyway.
     "protocol_first": ("#include <bridge_cffi/protocol.h>\n#include <dlpack/dlpack.h>\n",
-                       "#ifndef BRIDGE_CFFI_DECLARED_DLPACK\n#error expected the DLPack declarations of protocol.h\n#endif\n"),
+                       ("#ifndef BRIDGE_CFFI_DECLARED_DLPACK\n"
+                        "#error expected the DLPack declarations of protocol.h\n#endif\n")),
 }
 LANGUAGES = {"gcc": ("c", STRICT_C), "g++": ("cpp", STRICT_CXX), "clang": ("c", STRICT_C),
              "clang++": ("cpp", STRICT_CXX)}
@@ -224,5 +230,6 @@ def test_protocol_dlpack_layout_matches_the_real_header(tmp_path: Path) -> None:
              str(_tvm_ffi_dlpack_include()), str(source), "-o", str(program)],
             check=True, capture_output=True, text=True,
         )
-        outputs[label] = subprocess.run([str(program)], check=True, capture_output=True, text=True).stdout
+        outputs[label] = subprocess.run([str(program)], check=True, capture_output=True,
+                                        text=True).stdout
     assert outputs["protocol"] == outputs["real"]

@@ -18,7 +18,9 @@ from conftest import REPO, run_python
 EXAMPLES = int(os.environ.get("BRIDGE_CFFI_HYPOTHESIS_EXAMPLES", "300"))
 
 
-def test_random_argument_lists_never_crash_hang_or_compute_wrongly(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_random_argument_lists_never_crash_hang_or_compute_wrongly(
+    c_kernel_library: os.PathLike[str],
+) -> None:
     script = REPO / "tests" / "reliability_bad_inputs.py"
     code = (f"import sys; sys.argv = [{str(script)!r}, '--c-kernel', {str(c_kernel_library)!r}, "
             f"'--examples', '{EXAMPLES}']; import runpy; "

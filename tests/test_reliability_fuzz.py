@@ -42,7 +42,7 @@ def run_fuzzer(engine: str, threads: str, seed: int, ops: int, c_kernel: str,
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_random_operations_match_the_numpy_reference(engine: str, threads: str,
-                                                     c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+                                                     c_kernel_library: os.PathLike[str]) -> None:
     seed = SEED + ENGINES.index(engine) * 10 + int(threads)
     report = run_fuzzer(engine, threads, seed, OPS, str(c_kernel_library))
     summary = {k: report[k] for k in ("engine", "cpu_worker_nthreads", "seed", "ops", "bridged",

@@ -16,7 +16,7 @@ CALLS = int(os.environ.get("BRIDGE_CFFI_LEAK_CALLS", "100000"))
 LIMIT = 2 * 1024 * 1024
 
 
-def test_many_calls_do_not_grow_resident_memory(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_many_calls_do_not_grow_resident_memory(c_kernel_library: os.PathLike[str]) -> None:
     script = REPO / "tests" / "reliability_leaks.py"
     code = (f"import sys; sys.argv = [{str(script)!r}, '--calls', '{CALLS}', '--c-kernel', "
             f"{str(c_kernel_library)!r}]; import runpy; "

@@ -30,7 +30,7 @@ def _slow_ones(n: int) -> mx.nd.NDArray:
     return array
 
 
-def _vector(tensor) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _vector(tensor: tvm_ffi.Tensor) -> np.typing.NDArray[np.float32]:
     buffer = (ctypes.c_float * tensor.shape[0]).from_address(tensor.data_ptr())
     return np.ctypeslib.as_array(buffer)
 
@@ -54,7 +54,7 @@ def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_libr
     slow = _slow_ones(n)
     keep = mx.nd.zeros((n,))  # the one output kept, to check a value at the end
 
-    def triple(source, target):  # type: ignore[no-untyped-def]
+    def triple(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None:
         _vector(target)[...] = _vector(source) * 3
 
     module = _fresh_module()
@@ -152,7 +152,7 @@ print("pending", counters["ops_pushed"] - counters["ops_run"], flush=True)
 @pytest.mark.parametrize("errors", ["no_errors", "with_errors"])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_interpreter_exits_with_operations_pending(engine: str, errors: str,
-                                                   c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+                                                   c_kernel_library) -> None:
     code = EXIT_SCENARIO.replace("sys.argv[1]", repr(str(c_kernel_library))).replace(
         "sys.argv[2]", repr(errors))
     done = run_python(code, env={"MXNET_ENGINE_TYPE": engine}, timeout=60)  # a hang fails here

@@ -17,14 +17,16 @@ EXAMPLE = runpy.run_path(str(REPO / "examples" / "training_step.py"))
 @pytest.fixture(scope="module")
 def comparison() -> tuple[Any, Any]:
     """Native and bridged Adam trained for 300 steps from the same weights on the same batches."""
-    return EXAMPLE["compare"](steps=300, seed=0, update_repeats=20)
+    compared: tuple[Any, Any] = EXAMPLE["compare"](steps=300, seed=0, update_repeats=20)
+    return compared
 
 
 def test_adam_kernel_updates_weight_and_moments_in_place_and_reads_the_gradient() -> None:
     kernel = EXAMPLE["adam_kernel"](2)
     assert kernel.const_loc == frozenset({1})
     assert kernel.outputs == ()
-    assert [p.access for p in kernel.parameters[:4]] == ["readwrite", "read", "readwrite", "readwrite"]
+    assert [p.access for p in kernel.parameters[:4]] == ["readwrite", "read", "readwrite",
+                                                         "readwrite"]
 
 
 @pytest.mark.parametrize("shape", [(7,), (5, 3)])
@@ -39,7 +41,7 @@ def test_one_fused_adam_step_matches_mxnet_adam_update(shape: tuple[int, ...]) -
     lr_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)  # what mx.optimizer.Adam passes
     mx.nd.adam_update(*native, out=native[0], lr=lr_t, beta1=beta1, beta2=beta2, epsilon=eps,
                       wd=wd, rescale_grad=rescale)
-    for name, a, b in zip("wgmv", ours, native):
+    for name, a, b in zip("wgmv", ours, native, strict=True):
         np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=2e-6, atol=1e-7, err_msg=name)
 
 
@@ -56,7 +58,9 @@ def test_bridged_and_native_loss_curves_agree_step_by_step(comparison: tuple[Any
     np.testing.assert_allclose(ours.losses, native.losses, rtol=1e-3, atol=1e-5)
 
 
-def test_training_example_script_runs_and_reports_agreement(capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_example_script_runs_and_reports_agreement(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert EXAMPLE["main"](["--steps", "100"]) == 0
     out = capsys.readouterr().out
     assert "bridged fused TVM Adam" in out

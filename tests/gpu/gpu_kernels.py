@@ -174,7 +174,8 @@ def c_copy_kernel_library() -> Path:
     """c_kernels/cuda_copy_kernel.c compiled against the public header (gcc, C11, -Werror)."""
     import bridge_cffi
 
-    out_dir = Path(os.environ.get("BRIDGE_CFFI_GPU_BUILD", "/tmp/bridge_cffi_gpu_build"))
+    # A fixed place on purpose: GPU runs on one machine reuse the built kernels.
+    out_dir = Path(os.environ.get("BRIDGE_CFFI_GPU_BUILD", "/tmp/bridge_cffi_gpu_build"))  # noqa: S108
     out_dir.mkdir(parents=True, exist_ok=True)
     library = out_dir / "libcuda_copy_kernel.so"
     subprocess.run(

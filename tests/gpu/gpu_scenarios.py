@@ -38,7 +38,7 @@ SLOW_NS = 300_000_000
 SLOW_S = SLOW_NS / 1e9
 
 
-def on_gpu(values: np.ndarray) -> mx.nd.NDArray:
+def on_gpu(values: np.typing.NDArray[np.float32]) -> mx.nd.NDArray:
     """A GPU array holding ``values`` (copied from the host: no MXNet GPU kernel runs)."""
     return mx.nd.array(values, ctx=GPU, dtype=values.dtype)
 
@@ -135,7 +135,7 @@ def slow_kernel_then_wait_to_read() -> str:
 
 @scenario
 def slow_kernel_then_waitall() -> str:
-    return _slow_then(lambda z: mx.nd.waitall())
+    return _slow_then(lambda z: mx.nd.waitall())  # noqa: ARG005 - _slow_then passes z
 
 
 @scenario
@@ -305,8 +305,8 @@ def gpu_views() -> str:
     slow_fill(base, 2.0, SLOW_NS)
     seed(base[1:21], base[21:41], part, 1.0)
     assert (part.asnumpy() == 4.0).all(), part.asnumpy()[:4]
-    return "aligned views as they are; byte_offset views for tvm-ffi kernels; misaligned views " \
-        "into TVM default buffers staged on the device (read, written, ordered)"
+    return ("aligned views as they are; byte_offset views for tvm-ffi kernels; misaligned views "
+            "into TVM default buffers staged on the device (read, written, ordered)")
 
 
 @scenario

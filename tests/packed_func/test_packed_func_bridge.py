@@ -1,6 +1,7 @@
 """The seed's real scenario: pip MXNet with a TVM of the PackedFunc generation built elsewhere
 (hhb-tvm 3.2.3, TVM 0.16, GCC 9/11, old std::string ABI), run on MXNet's engine through
-TVMFuncCall from C. Runs in its own environment: ``nox -s packed_func``."""
+TVMFuncCall from C. Runs in its own environment: ``nox -s packed_func``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from bridge_cffi.producers.generations import exported_library_generation, packe
 HERE = Path(__file__).resolve().parent
 
 
-def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.ndarray, np.ndarray]:
+def _inputs(n: int = 20) -> tuple[mx.nd.NDArray, mx.nd.NDArray, np.typing.NDArray[np.float32],
+                                  np.typing.NDArray[np.float32]]:
     x = np.random.default_rng(n).uniform(size=n).astype("float32")
     y = np.random.default_rng(n + 1).uniform(size=n).astype("float32")
     return mx.nd.array(x), mx.nd.array(y), x, y
@@ -97,7 +99,8 @@ def test_kernel_error_reaches_python_at_the_next_wait_with_tvms_message() -> Non
         zz.asnumpy()
     message = str(raised.value)
     assert "Assert fail: num_args == 4, vadd: num_args should be 4" in message
-    assert "Traceback" not in message.split("Assert fail")[0].split("bridge_cffi")[-1]
+    before_assert = message.split("Assert fail", maxsplit=1)[0]
+    assert "Traceback" not in before_assert.rsplit("bridge_cffi", maxsplit=1)[-1]
 
 
 def test_debug_logging_keeps_tvms_whole_error_text() -> None:
@@ -174,6 +177,7 @@ def test_a_packed_func_is_refused_while_a_tvmffi_generation_runtime_is_loaded(
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused:" in result.stdout, result.stdout
@@ -215,6 +219,7 @@ def test_every_engine_type(engine: str) -> None:
         text=True,
         env=env,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "values: True" in result.stdout

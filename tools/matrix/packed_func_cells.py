@@ -27,7 +27,8 @@ TESTS = "tests/packed_func/test_*.py"
 
 def interpreter() -> str:
     """Python 3.10 for nox: $BRIDGE_CFFI_PYTHON310, else pyenv's newest 3.10 (our machines have
-    one; pyenv's shim refuses versions not selected), else whatever nox finds as "3.10"."""
+    one; pyenv's shim refuses versions not selected), else whatever nox finds as "3.10".
+    """
     chosen = os.environ.get("BRIDGE_CFFI_PYTHON310")
     if chosen:
         return chosen
@@ -46,9 +47,11 @@ class PackedFuncCell:
 
     @property
     def id(self) -> str:
+        """The cell's name in nox and in the results."""
         return f"packed_func-mxnet_{self.mxnet}-hhb_tvm_{HHB_TVM}"
 
     def requirements(self) -> list[str]:
+        """What pip installs into the cell's virtualenv."""
         return [f"mxnet=={self.mxnet}", f"hhb-tvm=={HHB_TVM}", *PINS]
 
 
@@ -97,8 +100,8 @@ def render_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "## TVM of the PackedFunc generation (TVM < 0.20), built by a third party",
         "",
-        f"`nox -s packed_func`: Python {PYTHON}, `hhb-tvm=={HHB_TVM}` (TVM 0.16.dev0, GCC 9/11, "
-        "old std::string ABI) with pip MXNet; `tests/packed_func/` in strict mode and the probe.",
+        (f"`nox -s packed_func`: Python {PYTHON}, `hhb-tvm=={HHB_TVM}` (TVM 0.16.dev0, GCC 9/11, "
+        "old std::string ABI) with pip MXNet; `tests/packed_func/` in strict mode and the probe."),
         "",
         "| MXNet | TVM | tests/packed_func | probe bridge-async | MXTVMBridge, measured | at |",
         "|---|---|---|---|---|---|",
@@ -117,4 +120,4 @@ def render_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| {bridge} | {trial} | {source.get('commit')}"
             f"{' (dirty)' if source.get('dirty') else ''}, {result['measured_at']} |"
         )
-    return lines + [""]
+    return [*lines, ""]

@@ -23,7 +23,8 @@ def _group(ok: bool, tests: int = 10) -> dict[str, Any]:
 
 def _result(cell: matrix_cells.Cell, core_ok: bool, status: str, reasons: list[str] | None = None,
             remedy: list[str] | None = None) -> dict[str, Any]:
-    verdicts = {"bridge-async": {"status": status, "reasons": reasons or [], "remedy": remedy or []}}
+    verdicts = {"bridge-async": {"status": status, "reasons": reasons or [],
+                                 "remedy": remedy or []}}
     return {"id": cell.id, "mxnet": cell.mxnet, "tvm": cell.tvm, "tvm_ffi_pin": cell.tvm_ffi,
             "control": cell.control, "installed": {"bridge_cffi_location":
                                                    "site-packages/bridge_cffi/__init__.py"},
@@ -92,4 +93,5 @@ def test_table_shows_measured_cells_and_marks_the_others() -> None:
 
 def test_venv_paths_are_shortened() -> None:
     text = "cannot load /x/.nox/m-1/lib/python3.11/site-packages/tvm/lib/libtvm.so: bad"
-    assert matrix_cells.without_venv_paths(text) == "cannot load site-packages/tvm/lib/libtvm.so: bad"
+    assert (matrix_cells.without_venv_paths(text)
+            == "cannot load site-packages/tvm/lib/libtvm.so: bad")

@@ -57,7 +57,7 @@ def run(command: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,)) -> str:
     """Run ``command`` in ``cwd``; return its output, raising with it on another exit code."""
     log.info("$ %s", " ".join(command))
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1800,
-                          env=_TOOLS_ENV)
+                          env=_TOOLS_ENV, check=False)
     if done.returncode not in ok_codes:
         raise RuntimeError(
             f"{command[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
@@ -71,7 +71,8 @@ _TOOLS_ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{o
 
 def _json_output(command: list[str], cwd: Path) -> dict[str, Any]:
     """The JSON a probe command prints, whatever verdict its exit code carries."""
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          check=False)
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

@@ -269,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         reference_dir, job_dir = Path(tmp, "reference"), Path(tmp, "job")
         reference_dir.mkdir()
         job_dir.mkdir()
-        reference = run_reference(args, reference_dir)
+        # The job first: a job that fails needs no reference, and the reference's own time
+        # (each run gets --timeout) must not eat into a short fault-injection run.
         outcome, reports = run_job(args, job_dir)
         if not outcome.ok:
             print(f"distributed job failed after {outcome.elapsed_s:.1f} s: {outcome.failure}",
                   file=sys.stderr)
             return 2
+        reference = run_reference(args, reference_dir)
         summary = compare(reference, reports, args.batch_size, job_dir, reference_dir)
     summary["job_s"] = outcome.elapsed_s
     print_summary(args, summary)

@@ -101,21 +101,21 @@ def make_paths(module, n: int) -> dict[str, Callable[[int], float]]:  # type: ig
             sync(default_stream)
         return (time.perf_counter() - started) / calls * 1e6
 
-    def direct(calls: int) -> float:
+    def direct_calls(calls: int, sync_each: bool) -> float:
         sync(default_stream)
         started = time.perf_counter()
         for _ in range(calls):
             function(tx, ty, tz, SCALE)
+            if sync_each:
+                sync(default_stream)
         sync(default_stream)
         return (time.perf_counter() - started) / calls * 1e6
 
+    def direct(calls: int) -> float:
+        return direct_calls(calls, sync_each=False)
+
     def direct_sync(calls: int) -> float:
-        sync(default_stream)
-        started = time.perf_counter()
-        for _ in range(calls):
-            function(tx, ty, tz, SCALE)
-            sync(default_stream)
-        return (time.perf_counter() - started) / calls * 1e6
+        return direct_calls(calls, sync_each=True)
 
     bridge(2)
     expected = (x_np + y_np) * SCALE

@@ -201,20 +201,26 @@ def mixed_devices_refused_before_push() -> str:
     return message
 
 
-@scenario
-def kernel_error_reaches_the_next_wait() -> str:
-    bad_launch, increment = inline("bad_launch"), inline("increment")
-    z = filled(8, 1.0)
-    raised_at = "nowhere"
-    message = ""
+def where_it_raises(call: Callable[[], object], written: mx.nd.NDArray) -> tuple[str, str]:
+    """Run a failing GPU ``call`` then wait on the array it wrote: where MXNet raised ("call"
+    under NaiveEngine, else "wait", asserted) and the message."""
+    raised_at, message = "nowhere", ""
     try:
-        bad_launch(z)
+        call()
         raised_at = "not at the call"
-        z.wait_to_read()
+        written.wait_to_read()
     except MXNetError as error:
         raised_at = "call" if raised_at == "nowhere" else "wait"
         message = str(error)
     assert raised_at == ("call" if NAIVE else "wait"), raised_at
+    return raised_at, message
+
+
+@scenario
+def kernel_error_reaches_the_next_wait() -> str:
+    bad_launch, increment = inline("bad_launch"), inline("increment")
+    z = filled(8, 1.0)
+    raised_at, message = where_it_raises(lambda: bad_launch(z), z)
     assert "bad_launch: launch failed" in message, message
     assert "called with #0 float32 (8,)" in message, message
     increment(z)                      # the array and the engine keep working
@@ -346,15 +352,7 @@ def sticky_fault() -> str:
     """An illegal address on the GPU: the engine's stream sync fails and says so at the wait."""
     fault = inline("fault")
     z = filled(8, 0.0)
-    raised_at, message = "nowhere", ""
-    try:
-        fault(z)
-        raised_at = "not at the call"
-        z.wait_to_read()
-    except MXNetError as error:
-        raised_at = "call" if raised_at == "nowhere" else "wait"
-        message = str(error)
-    assert raised_at == ("call" if NAIVE else "wait"), raised_at
+    raised_at, message = where_it_raises(lambda: fault(z), z)
     assert "cuStreamSynchronize on the engine's stream returned" in message, message
     assert "CUDA_ERROR_ILLEGAL_ADDRESS" in message, message
     return f"raised at the {raised_at}: {message.splitlines()[0][:200]}"

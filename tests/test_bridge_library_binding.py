@@ -54,11 +54,17 @@ def test_bound_libraries_are_the_ones_python_loaded() -> None:
     assert mapped_library_path("libnot_loaded_by_anyone") is None
 
 
-def test_missing_symbol_is_named_with_the_library_path(tmp_path: Path) -> None:
-    source = tmp_path / "partial.c"
+def build_partial_mxnet(tmp_path: Path, name: str) -> Path:
+    """Compile PARTIAL_MXNET (an "MXNet" missing symbols the bridge requires) as <name>.so."""
+    source = tmp_path / f"{name}.c"
     source.write_text(PARTIAL_MXNET)
-    library = tmp_path / "libpartial_mxnet.so"
+    library = tmp_path / f"{name}.so"
     subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    return library
+
+
+def test_missing_symbol_is_named_with_the_library_path(tmp_path: Path) -> None:
+    library = build_partial_mxnet(tmp_path, "libpartial_mxnet")
     code = f"""
 import ctypes, json
 ctypes.CDLL({str(library)!r})  # loaded first, as MXNet would be
@@ -75,10 +81,7 @@ print(json.dumps([status, ffi.string(error).decode()]))
 
 
 def test_a_library_not_loaded_is_never_loaded_by_the_bridge(tmp_path: Path) -> None:
-    source = tmp_path / "unloaded.c"
-    source.write_text(PARTIAL_MXNET)
-    library = tmp_path / "libunloaded.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    library = build_partial_mxnet(tmp_path, "libunloaded")
     code = f"""
 from bridge_cffi.native import ffi, lib
 error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
@@ -92,10 +95,7 @@ print(open("/proc/self/maps").read().count("libunloaded"))
 
 
 def test_bridge_refuses_with_the_probes_reasons(tmp_path: Path) -> None:
-    source = tmp_path / "partial.c"
-    source.write_text(PARTIAL_MXNET)
-    library = tmp_path / "libpartial_mxnet.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    library = build_partial_mxnet(tmp_path, "libpartial_mxnet")
     # The bridge's refusal is its C bind, which names the missing symbol: in a child, where the
     # partial library is the one loaded and nothing is bound yet.
     code = f"""

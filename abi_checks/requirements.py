@@ -1,7 +1,7 @@
 """What the bridge needs from the libraries it binds: one place, read by the bridge and the probe.
 
 Pure Python with no native imports, so the probe can use it even when the bridge's extension
-cannot be built or loaded. The symbol lists are read from csrc/symbols.def, the table the C
+cannot be built or loaded. The symbol lists are read from csrc/runtime/symbols.def, the table the C
 side's bind lists are generated from, so the probe and the bridge require the same symbols.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 from packaging.version import Version
 
 #: Where the one symbol table lives: the copy an installed package carries (setup.py's build_py
-#: puts csrc/symbols.def there), else the source tree's (a checkout or an editable install).
+#: puts csrc/runtime/symbols.def there), else the source tree's (a checkout or an editable install).
 _TABLE_CANDIDATES = (
     Path(__file__).with_name("symbols.def"),
-    Path(__file__).resolve().parent.parent / "csrc" / "symbols.def",
+    Path(__file__).resolve().parent.parent / "csrc" / "runtime" / "symbols.def",
 )
 
 _ENTRY = re.compile(
@@ -29,7 +29,7 @@ REQUIRED, OPTIONAL, PROBED = "REQUIRED", "OPTIONAL", "PROBED"
 
 @dataclass(frozen=True)
 class Symbol:
-    """One entry of csrc/symbols.def (its header says what each field means)."""
+    """One entry of csrc/runtime/symbols.def (its header says what each field means)."""
 
     library: str
     name: str

@@ -13,7 +13,7 @@ _ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.M)
 
 
 def test_every_entry_of_the_table_is_read() -> None:
-    text = (REPO / "csrc" / "symbols.def").read_text()
+    text = (REPO / "csrc" / "runtime" / "symbols.def").read_text()
     assert len(requirements.SYMBOLS) == len(_ENTRY_LINE.findall(text))
     names = [s.name for s in requirements.SYMBOLS]
     assert len(names) == len(set(names))
@@ -22,7 +22,7 @@ def test_every_entry_of_the_table_is_read() -> None:
 
 
 def test_no_c_file_binds_a_symbol_outside_the_table() -> None:
-    sources = "".join(p.read_text() for p in (REPO / "csrc").glob("symbols_*.c"))
+    sources = "".join(p.read_text() for p in (REPO / "csrc" / "runtime").glob("symbols_*.c"))
     assert "BRIDGE_BIND(" not in sources
     assert "bridge_bind_symbols(" in sources
 

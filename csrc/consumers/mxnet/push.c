@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 atomic_bool g_chunk_identity_confirmed = false;
 
@@ -496,7 +496,7 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
 
 /*
  * Invoke a kernel now on DLTensors the caller built from MXNet's own arrays (an operator's
- * FCompute inside MXNet's engine operation, see mxnet_extension_library.c): `data` may point
+ * FCompute inside MXNet's engine operation, see extension_library.c): `data` may point
  * anywhere in a view; it is aligned down with the rest in byte_offset, and misaligned CPU
  * views are staged for kernels that need byte_offset 0, as for pushed calls.
  */

@@ -1,13 +1,13 @@
 /*
  * The registry of operators: what bridge_op_register copies from a spec, found again by name
- * when MXNet asks (see operator_registry.h).
+ * when MXNet asks (see registry.h).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "operator_registry.h"
+#include "consumers/mxnet/operators/registry.h"
 
 /* Newest first, so a name registered again finds its latest entry; pushed lock-free. */
 static _Atomic(op_entry*) g_entries = NULL;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 /* "(30,)" or "(5, 20)" into out. */
 static void shape_text(const uint32_t* dims, uint32_t ndim, char* out, size_t capacity) {

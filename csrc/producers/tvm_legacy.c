@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 typedef struct {
   bridge_kernel base; /* first, so a bridge_kernel* is a legacy_kernel* */

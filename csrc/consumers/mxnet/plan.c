@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 struct bridge_call_plan {
   bridge_kernel* kernel; /* one reference, owned */

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "bridge_runtime.h"
+#include "runtime/bridge_runtime.h"
 
 /* ---- MXNet's C API, as declared in MXNet's include/mxnet/c_api.h (1.5.1 and later). ---- */
 typedef void (*mx_engine_sync_fn)(void* run_ctx, void* param);

@@ -2,7 +2,7 @@
  * The direct consumer: one synchronous call of any protocol kernel on DLTensors the caller
  * already has (numpy, tvm_ffi tensors, MXNet arrays after a wait), on the calling thread. No
  * MXNet, no engine, no Python: it needs protocol.h and libc only, and proves that a kernel is
- * driven through the header alone (the engine consumer, consumers/mxnet/push.c, is the other one).
+ * driven through the header alone (the engine consumer, consumers/mxnet/, is the other one).
  *
  * What it guarantees the kernel (protocol.h, invoke): every tensor on one CPU device; strides
  * NULL (compact tensors only); bool as {kDLBool, 8, 1}; for a kernel with

@@ -195,9 +195,10 @@ class BridgedFunction(NativeObject):
 _bridge_call = lib.bridge_call
 _GPU_UNTESTED = lib.BRIDGE_E_GPU_UNTESTED
 
-# The wire format of bridge_call (bridge_runtime.h): one bridge_arg record per argument, in
-# native byte order without padding ("="): int32 kind, 4 zero bytes (`reserved`, "4x"), then
-# the 8-byte payload, exact for every kind (nothing goes through a double unless it is one).
+# The wire format of bridge_call (csrc/runtime/bridge_runtime.h): one bridge_arg record per
+# argument, in native byte order without padding ("="): int32 kind, 4 zero bytes (`reserved`,
+# "4x"), then the 8-byte payload, exact for every kind (nothing goes through a double unless it
+# is one).
 #
 # One Struct per layout signature. The signature is kept as an int, two bits per position
 # (bits 2i and 2i+1, i.e. shifted by len(values) while packing): 0 an NDArrayHandle (uint64),

@@ -174,7 +174,7 @@ def bind_cuda() -> None:
 
 
 def capabilities() -> dict[str, bool]:
-    """The capability flags: for every OPTIONAL symbol of csrc/symbols.def, whether the
+    """The capability flags: for every OPTIONAL symbol of csrc/runtime/symbols.def, whether the
     bridge's bind found it (False for a library not bound yet). Read from the C side's own
     record, in the table's order, which abi_checks.requirements reads from the same file."""
     from abi_checks.requirements import capabilities as from_mask

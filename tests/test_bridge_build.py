@@ -33,6 +33,11 @@ def test_built_extension_needs_no_cpp_symbols() -> None:
     assert not [name for name in undefined if name.startswith(("MX", "TVM"))], undefined
 
 
+def test_built_extension_carries_no_diagnostics() -> None:
+    # The benchmark floor is diagnostics/' extension, never the one users install.
+    assert not hasattr(native.lib, "bridge_floor_push_many")
+
+
 @pytest.mark.parametrize("source", C_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_csrc_compiles_with_strict_warnings(source: Path, tmp_path: Path) -> None:
     done = subprocess.run(

@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-NATIVE_SOURCES := $(wildcard csrc/*.c csrc/*.h csrc/*.def csrc/include/bridge_cffi/*.h) bridge_cffi/_build_native.py
+# Every file under csrc/ (the sources in all subfolders, the headers, symbols.def and the build
+# script csrc/build_native.py): a change to any of them rebuilds the extension.
+NATIVE_SOURCES := $(shell find csrc -type f \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name '*.py' \))
 STAMP := $(VENV)/.bridge_cffi-installed
 PYTEST_ARGS ?=
 

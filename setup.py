@@ -13,7 +13,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 HEADER = Path("csrc", "include", "bridge_cffi", "protocol.h")
-SYMBOL_TABLE = Path("csrc", "symbols.def")
+SYMBOL_TABLE = Path("csrc", "runtime", "symbols.def")
 
 #: The oldest CPython the abi3 extension is built for (cffi compiles with Py_LIMITED_API);
 #: pyelftools 0.33 needs 3.10.
@@ -22,8 +22,9 @@ LIMITED_API = "cp310"
 
 class BuildPyWithHeader(build_py):
     """Install csrc/include/bridge_cffi/protocol.h as bridge_cffi/include/bridge_cffi/protocol.h,
-    where bridge_cffi.get_include() finds it, and csrc/symbols.def as abi_checks/symbols.def,
-    where abi_checks.requirements reads it (the source tree keeps the one copy of each)."""
+    where bridge_cffi.get_include() finds it, and csrc/runtime/symbols.def as
+    abi_checks/symbols.def, where abi_checks.requirements reads it (the source tree keeps the
+    one copy of each)."""
 
     def run(self) -> None:
         super().run()
@@ -46,7 +47,8 @@ class BuildExtWithoutRunpath(build_ext):
 
 
 setup(
-    cffi_modules=["bridge_cffi/_build_native.py:ffibuilder"],
+    # The build script lives in csrc/, outside the packages: it is not installed.
+    cffi_modules=["csrc/build_native.py:ffibuilder"],
     cmdclass={"build_py": BuildPyWithHeader, "build_ext": BuildExtWithoutRunpath},
     options={"bdist_wheel": {"py_limited_api": LIMITED_API}},
 )

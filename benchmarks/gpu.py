@@ -5,7 +5,8 @@
 including the GPU finishing it:
 
 - ``bridge``: ``f(x, y, z, 2.0)`` pushed to MXNet's engine, calls pipelined; each operation
-  synchronizes the engine's stream before it completes (csrc/engine_mxnet.c finish_on_stream);
+  synchronizes the engine's stream before it completes (finish_on_stream in
+  csrc/consumers/mxnet/run.c);
 - ``sync_dlpack``: the synchronous exchange: wait for MXNet, ``to_dlpack_for_read/write``,
   ``tvm_ffi.from_dlpack``, call, synchronize the stream;
 - ``direct_sync``: the floor: the same kernel called directly through tvm-ffi on tensors made

@@ -12,9 +12,10 @@ import mxnet as mx
 import numpy as np
 import tvm
 import tvm_ffi
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.native import lib
 
 import bridge_cffi
+import diagnostics
 from bridge_cffi.mxnet.packing import pack_arguments
 
 SCALE = 2.0
@@ -54,12 +55,14 @@ def make_paths(module: tvm.runtime.Module, n: int) -> Paths:
     bridged = bridge_cffi.to_mxnet_func(module, const_loc=[0, 1], name="bench_scaled_add")
     function = module["main"]
 
-    handles = ffi.new("void*[]", [ffi.cast("void*", a.handle.value) for a in (x, y, z)])
-    error = ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
+    # The floor lives in the diagnostics extension, not in the one users install.
+    floor_ffi, floor_lib = diagnostics.load()
+    handles = floor_ffi.new("void*[]", [floor_ffi.cast("void*", a.handle.value) for a in (x, y, z)])
+    error = floor_ffi.new("char[]", floor_lib.BRIDGE_ERROR_CAPACITY)
 
     def floor_batch(calls: int) -> None:
-        if lib.bridge_floor_push_many(handles, 2, 1, calls, error) != lib.BRIDGE_OK:
-            raise RuntimeError(ffi.string(error).decode())
+        if floor_lib.bridge_floor_push_many(handles, 2, 1, calls, error) != floor_lib.BRIDGE_OK:
+            raise RuntimeError(floor_ffi.string(error).decode())
 
     out = mx.nd.zeros((n,))
 

@@ -2,7 +2,7 @@
 
 A second consumer of ``protocol.h`` beside the engine one: the same kernels (whatever
 ``to_mxnet_func`` accepts, through :func:`bridge_cffi.producers.kernel.make_kernel`) run synchronously
-on the calling thread through ``bridge_direct_call`` (csrc/consumer_direct.c), on anything
+on the calling thread through ``bridge_direct_call`` (csrc/consumers/direct.c), on anything
 exporting DLPack: numpy arrays, ``tvm_ffi`` tensors, MXNet NDArrays (exported with
 ``to_dlpack_for_read`` / ``to_dlpack_for_write``, which wait for pending writes / all pending
 operations on the array first). Python only packs the arguments; the checks and the call are

@@ -139,7 +139,7 @@ def test_partial_mxnet_library_names_each_missing_required_symbol(
     code, report = run_static(capsys, lib)
     static = report["libraries"][str(lib)]["static"]
     assert code == 2
-    # Every required symbol of csrc/symbols.def the fake library lacks, in the table's order.
+    # Every required symbol of csrc/runtime/symbols.def the fake library lacks, in table order.
     assert static["required_symbols_missing"] == [
         s for s in requirements.MXNET_REQUIRED_SYMBOLS if s not in present
     ]
@@ -440,7 +440,7 @@ def test_mxnet_with_a_damaged_section_table_lists_missing_symbols_and_needed(
     code, report = run_static(capsys, lib)
     static = report["libraries"][str(lib)]["static"]
     assert code == 2  # for the missing symbols, not for the section table
-    # Every required symbol of csrc/symbols.def the fake library lacks, in the table's order.
+    # Every required symbol of csrc/runtime/symbols.def the fake library lacks, in table order.
     assert static["required_symbols_missing"] == [
         s for s in requirements.MXNET_REQUIRED_SYMBOLS if s not in present
     ]

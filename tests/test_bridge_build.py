@@ -11,7 +11,8 @@ from bridge_cffi import native
 from conftest import REPO
 
 STRICT = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fexceptions"]
-C_SOURCES = sorted((REPO / "csrc").glob("*.c"))
+# Every C file of the extension, and of the diagnostics extension the benchmarks build.
+C_SOURCES = sorted([*(REPO / "csrc").rglob("*.c"), *(REPO / "diagnostics").glob("*.c")])
 
 
 def test_built_extension_links_no_cpp_runtime_mxnet_or_tvm() -> None:
@@ -33,7 +34,12 @@ def test_built_extension_needs_no_cpp_symbols() -> None:
     assert not [name for name in undefined if name.startswith(("MX", "TVM"))], undefined
 
 
-@pytest.mark.parametrize("source", C_SOURCES, ids=lambda p: p.name)
+def test_built_extension_carries_no_diagnostics() -> None:
+    # The benchmark floor is diagnostics/' extension, never the one users install.
+    assert not hasattr(native.lib, "bridge_floor_push_many")
+
+
+@pytest.mark.parametrize("source", C_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_csrc_compiles_with_strict_warnings(source: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         ["gcc", *STRICT, "-I", str(REPO / "csrc" / "include"), "-I", str(REPO / "csrc"), "-c",

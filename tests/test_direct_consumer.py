@@ -1,4 +1,4 @@
-"""The direct consumer (csrc/consumer_direct.c, bridge_cffi.direct): protocol kernels of every
+"""The direct consumer (csrc/consumers/direct.c, bridge_cffi.direct): protocol kernels of every
 producer called synchronously on DLPack arrays, results checked against numpy.
 """
 

@@ -1,4 +1,4 @@
-"""One table of library symbols (csrc/symbols.def): the probe's lists and the C side's bind
+"""One table of library symbols (csrc/runtime/symbols.def): the probe's lists and the C side's bind
 lists are read from it, so they cannot disagree.
 """
 

@@ -1,4 +1,4 @@
-"""The one table of library symbols (csrc/symbols.def), read for the bridge and the probe.
+"""The one table of library symbols (csrc/runtime/symbols.def), read for the bridge and the probe.
 
 The C side's bind lists are generated from the same file, so the probe reports and the
 bridge requires the same symbols; optional ones become capability flags.
@@ -24,14 +24,13 @@ def _probe_directories() -> list[Path]:
 
 def _table_candidates() -> tuple[Path, ...]:
     """Where the one symbol table may live, in order: the copy an installed package carries
-    (setup.py's build_py puts csrc/symbols.def beside the probe, as abi_checks/symbols.def),
-    else the source tree's (a checkout or an editable install), at csrc/runtime/ or, before
-    that move, at csrc/."""
+    (setup.py's build_py puts csrc/runtime/symbols.def beside the probe, as abi_checks/symbols.def),
+    else the source tree's (a checkout or an editable install), at csrc/runtime/."""
     probe = _probe_directories()
     trees = [d.parent for d in probe] + [_ROOT]
     found = [d / "symbols.def" for d in probe] + [_ROOT / "abi_checks" / "symbols.def"]
     for tree in trees:
-        found += [tree / "csrc" / "runtime" / "symbols.def", tree / "csrc" / "symbols.def"]
+        found.append(tree / "csrc" / "runtime" / "symbols.def")
     return tuple(dict.fromkeys(found))
 
 
@@ -46,7 +45,7 @@ REQUIRED, OPTIONAL, PROBED = "REQUIRED", "OPTIONAL", "PROBED"
 
 @dataclass(frozen=True)
 class Symbol:
-    """One entry of csrc/symbols.def (its header says what each field means)."""
+    """One entry of csrc/runtime/symbols.def (its header says what each field means)."""
 
     library: str
     name: str

@@ -39,7 +39,7 @@ def check_mxnet_supported(library_path: str, version_code: int, version_text: st
     Two checks, each made once: the version rule (``bridge_cffi.facts``: MXNet < 1.5.1 is
     refused for #15774) first, since 1.5.0 exports MXEnginePushSyncND with another signature
     and a symbol check alone would accept a library the bridge would corrupt; then the C bind,
-    which resolves every required symbol of csrc/symbols.def and names each one missing.
+    which resolves every required symbol of csrc/runtime/symbols.def and names each one missing.
     ``version_code`` is MXGetVersion's integer (10901 for 1.9.1).
     """
     version = decode_mxnet_version(version_code)
@@ -97,7 +97,7 @@ def bind_cuda() -> None:
 
 
 def capabilities() -> dict[str, bool]:
-    """The capability flags: for every OPTIONAL symbol of csrc/symbols.def, whether the
+    """The capability flags: for every OPTIONAL symbol of csrc/runtime/symbols.def, whether the
     bridge's bind found it (False for a library not bound yet). Read from the C side's own
     record, in the table's order, which bridge_cffi.facts reads from the same file."""
     return capabilities_of(int(lib.bridge_symbols_bound()))

@@ -4,14 +4,15 @@ MXNet offers two C-level ways in, and the operator takes the better one this MXN
 (:func:`operator_route`; ``BRIDGE_CFFI_OPERATOR_ROUTE`` overrides it):
 
 - ``extension_library`` (MXNet 1.9): this extension implements the C interface of MXNet's
-  extension libraries (``MXLoadLib``, MX_LIBRARY_VERSION 11; csrc/mxnet_extension_library.c)
-  and is loaded as one after each registration, so the operator is a native operator of its
-  name: ``mx.nd.<name>`` / ``mx.sym.<name>``, its kernel run in C inside MXNet's own engine
-  operation, like MXNet's own operators.
+  extension libraries (``MXLoadLib``, MX_LIBRARY_VERSION 11;
+  csrc/consumers/mxnet/operators/extension_library.c) and is loaded as one after each
+  registration, so the operator is a native operator of its name: ``mx.nd.<name>`` /
+  ``mx.sym.<name>``, its kernel run in C inside MXNet's own engine operation, like MXNet's own
+  operators.
 - ``custom_op`` (MXNet 1.5.1 and later): MXNet's C custom-operator protocol
-  (``MXCustomOpRegister``, driven from C by csrc/custom_op_mxnet.c): the operator is
-  ``mx.nd.Custom(..., op_type=name)``, its kernel run in C on MXNet's custom-operator worker
-  followed by MXNet's completion operation.
+  (``MXCustomOpRegister``, driven from C by csrc/consumers/mxnet/operators/custom_op.c): the
+  operator is ``mx.nd.Custom(..., op_type=name)``, its kernel run in C on MXNet's
+  custom-operator worker followed by MXNet's completion operation.
 
 Either way it sits in Symbol graphs, hybridized Gluon blocks, exported symbol files and
 ``SymbolBlock.imports`` (in a process that registered the same name), and Python runs only

@@ -1,6 +1,6 @@
 """The Python side of the wire format: arguments packed into exact ``bridge_arg`` records.
 
-``bridge_call`` (bridge_runtime.h) takes one record per argument, in native byte order
+``bridge_call`` (csrc/runtime/bridge_runtime.h) takes one record per argument, in native byte order
 without padding ("="): int32 kind, 4 zero bytes (``reserved``, "4x"), then the 8-byte payload,
 exact for every kind (nothing goes through a double unless it is one). An MXNet array travels
 as the engine consumer's own kind, an NDArrayHandle, which the consumer turns into the

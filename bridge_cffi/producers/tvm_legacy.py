@@ -1,6 +1,6 @@
 """The PackedFunc-generation producer (TVM < 0.20, e.g. hhb-tvm's TVM 0.16): its runtime
 Modules, PackedFuncs and ``export_library`` files become protocol kernels through
-csrc/producer_tvm_legacy.c, which calls ``TVMFuncCall`` from C on the engine thread.
+csrc/producers/tvm_legacy.c, which calls ``TVMFuncCall`` from C on the engine thread.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ fi
 rm -f "$COPY"/bridge_cffi/_native*.so
 cd "$COPY"
 line='finish_on_stream(stream, &status, error);'
-[[ $(grep -c -F "$line" csrc/engine_mxnet.c) == 1 ]] || { echo "control: call not found"; exit 1; }
-grep -v -F "$line" csrc/engine_mxnet.c > csrc/engine_mxnet.c.new && mv csrc/engine_mxnet.c.new csrc/engine_mxnet.c
-sed -i 's/-Werror/-Wno-unused-function/' bridge_cffi/_build_native.py  # finish_on_stream unused
+[[ $(grep -c -F "$line" csrc/consumers/mxnet/run.c) == 1 ]] || { echo "control: call not found"; exit 1; }
+grep -v -F "$line" csrc/consumers/mxnet/run.c > csrc/consumers/mxnet/run.c.new && mv csrc/consumers/mxnet/run.c.new csrc/consumers/mxnet/run.c
+sed -i 's/-Werror/-Wno-unused-function/' csrc/build_native.py  # finish_on_stream unused
 $PY setup.py -q build_ext --inplace >/tmp/bridge_cffi_control_build.log 2>&1 \
   || { cat /tmp/bridge_cffi_control_build.log; exit 1; }
 export PYTHONPATH=${PYTHONPATH:-$COPY}; PYTHONPATH=${PYTHONPATH//$REPO/$COPY}

@@ -102,6 +102,7 @@ def build(work: Path) -> tuple[Path, Path]:
          str(dist / "repaired"), str(wheel)], cwd=work)
     repaired = next((dist / "repaired").glob(f"bridge_cffi-*-cp310-abi3-{PLATFORM}.whl"))
     check_extension(repaired, work)
+    check_contents(repaired)
     log.info("sdist %s; wheel %s", sdist.name, repaired.name)
     return sdist, repaired
 
@@ -122,6 +123,24 @@ def check_extension(wheel: Path, work: Path) -> None:
     assert needed <= {"libc.so.6", "ld-linux-x86-64.so.2"}, needed
     assert not {tag for tag, _ in tags} & {"DT_RPATH", "DT_RUNPATH"}, tags
     log.info("%s: NEEDED %s, no RPATH/RUNPATH", name, sorted(needed))
+
+
+#: What the wheel must not carry: the cffi build script (csrc/build_native.py, build-time only),
+#: C sources, and the diagnostics extension (benchmarks' and tests' C, diagnostics/).
+_NOT_SHIPPED = ("build_native.py", "_build_native.py", ".c")
+
+
+def check_contents(wheel: Path) -> None:
+    """The wheel holds the packages' files and no build script, C source or diagnostics, and
+    its extension declares none of the diagnostics' entry points."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        extension = next(n for n in names if n.startswith("bridge_cffi/_native"))
+        binary = archive.read(extension)
+    shipped = [n for n in names if n.endswith(_NOT_SHIPPED) or n.startswith("diagnostics/")]
+    assert not shipped, shipped
+    assert b"bridge_floor_push_many" not in binary, "the benchmark floor is in the extension"
+    log.info("%s: no build script, C source or diagnostics", wheel.name)
 
 
 def check_distribution(distribution: Path, work: Path) -> list[str]:

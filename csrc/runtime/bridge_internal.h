@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "bridge_runtime.h"
+#include "runtime/bridge_runtime.h"
 
 /* ---- MXNet's C API, as declared in MXNet's include/mxnet/c_api.h (1.5.1 and later). ---- */
 typedef void (*mx_engine_sync_fn)(void* run_ctx, void* param);
@@ -37,21 +37,12 @@ typedef struct {
   void (*throw_runtime_error)(const char* message);
 } mx_symbols;
 
-/* MXNet's RunContext prefix (1.5.1 to 1.9.1): Context {dev_type, dev_id}, then the stream. */
-typedef struct {
-  int32_t dev_type;
-  int32_t dev_id;
-  void* stream;
-} mx_run_context_prefix;
-
 /* MXNet Context device types. */
 enum { MX_DEV_CPU = 1, MX_DEV_GPU = 2, MX_DEV_CPU_PINNED = 3, MX_DEV_CPU_SHARED = 5 };
 
 extern mx_symbols g_mx;
 extern atomic_bool g_mx_bound;
 extern atomic_int g_error_mode;
-extern atomic_bool g_chunk_identity_confirmed;
-extern atomic_bool g_run_context_confirmed;
 
 /* ---- tvm-ffi's stable C ABI (tvm_ffi/include/tvm/ffi/c_api.h), declared here ourselves. ---- */
 enum {
@@ -170,7 +161,7 @@ int32_t bridge_gpu_state(int32_t device_id, const char** reason);
 /* Remember, for this thread, the GPU whose self-test a refused call is waiting for. */
 void bridge_note_untested_gpu(int32_t device_id);
 
-/* ---- counters ---- */
+/* ---- counters (counters.c) ---- */
 extern atomic_llong g_ops_pushed, g_ops_run, g_ops_freed, g_dlpack_taken, g_dlpack_deleted,
     g_kernels_alive, g_views_staged;
 
@@ -194,10 +185,13 @@ typedef struct {
 int32_t bridge_signature_check(const bridge_signature* signature, const bridge_arg* args,
                                const int* dtypes, int32_t num_args, char* error);
 
-/* bridge_mxnet_push, checking the call against `signature` (when not NULL) after the
- * consumer's own validation and before the push. */
+/* BRIDGE_OK when one call may take `num_args` arguments (0 to BRIDGE_MAX_CALL_ARGS), else
+ * BRIDGE_E_VALUE with the message; checked by each entry that takes a count from its caller
+ * (consumers/mxnet/push.c owns the limit). */
+int32_t bridge_check_arg_count(int64_t num_args, char* error);
+
 /* Run `kernel` now on this thread, for a caller that holds the arrays' dependencies (see
- * engine_mxnet.c); CPU arrays only; nothing is pushed or thrown. */
+ * consumers/mxnet/run.c); CPU arrays only; nothing is pushed or thrown. */
 int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
                              const uint8_t* written, int32_t num_args, const char* name,
                              char* error);
@@ -206,6 +200,9 @@ int32_t bridge_mxnet_run_now(bridge_kernel* kernel, const bridge_arg* args,
 int32_t bridge_invoke_tensors(bridge_kernel* kernel, bridge_arg* args, const uint8_t* written,
                               int32_t num_args, DLDevice device, void* stream, const char* name,
                               char* error);
+/* bridge_mxnet_push for a count already checked (bridge_check_arg_count), checking the call
+ * against `signature` (when not NULL) after the consumer's own validation and before the
+ * push. */
 int32_t bridge_mxnet_push_checked(bridge_kernel* kernel, const bridge_arg* args,
                                   const uint8_t* written, int32_t num_args, int32_t priority,
                                   const char* name, const bridge_signature* signature,

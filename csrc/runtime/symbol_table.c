@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "symbol_binding.h"
+#include "runtime/symbol_binding.h"
 
 /* The table type each library's entries are bound into. */
 #define BRIDGE_TABLE_mxnet mx_symbols

@@ -1,6 +1,6 @@
 """cffi build script (API mode, out-of-line): declares the C API and compiles csrc/ into
 ``bridge_cffi._native``. Run by setuptools through ``cffi_modules`` at install time; declares
-and compiles, nothing more.
+and compiles, nothing more. It lives in csrc/, outside the package, so it is not installed.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 from cffi import FFI
 
-ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
+CSRC = Path(__file__).resolve().parent
+ROOT = CSRC.parent
 INCLUDE = CSRC / "include"
-HEADERS = (INCLUDE / "bridge_cffi" / "protocol.h", CSRC / "bridge_runtime.h")
+HEADERS = (INCLUDE / "bridge_cffi" / "protocol.h", CSRC / "runtime" / "bridge_runtime.h")
 
 # -fexceptions: a kernel error is thrown into MXNet's engine through these C frames (DESIGN §4).
 # -fvisibility=hidden: only the cffi entry point is exported, no csrc/ symbol can clash.
@@ -44,8 +44,8 @@ def _libc_has_dl() -> bool:
 
 
 #: Callbacks into Python that C calls at graph-build time only (an operator's shape and type
-#: rules, see csrc/custom_op_mxnet.c); never on an engine thread. Implemented by
-#: bridge_cffi.mxnet.operators with ffi.def_extern.
+#: rules, see csrc/consumers/mxnet/operators/custom_op.c); never on an engine thread.
+#: Implemented by bridge_cffi.mxnet.operators with ffi.def_extern.
 PYTHON_CALLBACKS = """
 extern "Python" int32_t bridge_py_infer_shape(void*, int32_t, const char**, const char**, int32_t,
                                               const int32_t*, const int64_t*, int32_t, int32_t*,
@@ -54,12 +54,18 @@ extern "Python" int32_t bridge_py_infer_type(void*, int32_t, const char**, const
                                              int32_t*, int32_t, int32_t*, char*);
 """
 
+def native_sources() -> list[str]:
+    """Every C file under csrc/ (runtime, producers, consumers), relative to the repository
+    root as setuptools wants them, in a stable order."""
+    return [str(path.relative_to(ROOT)) for path in sorted(CSRC.rglob("*.c"))]
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(read_cdef() + PYTHON_CALLBACKS)
 ffibuilder.set_source(
     "bridge_cffi._native",
-    '#include "bridge_runtime.h"\n',
-    sources=[str(path.relative_to(ROOT)) for path in sorted(CSRC.glob("*.c"))],
+    '#include "runtime/bridge_runtime.h"\n',
+    sources=native_sources(),
     include_dirs=[str(INCLUDE), str(CSRC)],
     extra_compile_args=STRICT_C_FLAGS,
     libraries=[] if _libc_has_dl() else ["dl"],

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 typedef struct {
   bridge_kernel base; /* first, so a bridge_kernel* is a tvmffi_kernel* */
@@ -19,21 +19,23 @@ typedef struct {
 /* Arguments up to this count are converted on the stack; more use the heap. */
 enum { STACK_ARGS = 16 };
 
-static void describe_raised_error(char* error) {
+/* Move tvm-ffi's raised error of this thread into `error` ("Kind: message"); returns `code`. */
+static int32_t describe_raised_error(char* error, int32_t code) {
   void* raised = NULL;
   g_tvmffi.TVMFFIErrorMoveFromRaised(&raised);
   if (raised == NULL) {
-    snprintf(error, BRIDGE_ERROR_CAPACITY, "tvm-ffi function failed without an error object");
-    return;
+    return bridge_fail(error, code, "tvm-ffi function failed without an error object");
   }
   const tvmffi_error_cell_prefix* cell =
       (const tvmffi_error_cell_prefix*)((const char*)raised + sizeof(tvmffi_object_header));
-  snprintf(error, BRIDGE_ERROR_CAPACITY, "%.*s: %.*s", (int)cell->kind.size, cell->kind.data,
-           (int)cell->message.size, cell->message.data);
+  bridge_fail(error, code, "%.*s: %.*s", (int)cell->kind.size, cell->kind.data,
+              (int)cell->message.size, cell->message.data);
   g_tvmffi.TVMFFIObjectDecRef(raised);
+  return code;
 }
 
-static int convert_arg(const bridge_arg* in, tvmffi_any* out, int32_t position, char* error) {
+static int32_t convert_arg(const bridge_arg* in, tvmffi_any* out, int32_t position,
+                           char* error) {
   out->zero_padding = 0;
   switch (in->kind) {
     case BRIDGE_ARG_TENSOR:
@@ -57,9 +59,8 @@ static int convert_arg(const bridge_arg* in, tvmffi_any* out, int32_t position, 
       out->value.v_ptr = in->value.v_ptr;
       return 0;
     default:
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "argument %d has unknown kind %d", (int)position,
-               (int)in->kind);
-      return -1;
+      return bridge_fail(error, BRIDGE_E_KERNEL, "argument %d has unknown kind %d",
+                         (int)position, (int)in->kind);
   }
 }
 
@@ -71,17 +72,14 @@ static int32_t tvmffi_invoke(bridge_kernel* self, const bridge_arg* args, int32_
   if (num_args > STACK_ARGS) {
     anys = malloc(sizeof(tvmffi_any) * (size_t)num_args);
     if (anys == NULL) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "out of memory converting %d arguments",
-               (int)num_args);
-      return BRIDGE_E_MEMORY;
+      return bridge_fail(error, BRIDGE_E_MEMORY, "out of memory converting %d arguments",
+                         (int)num_args);
     }
   }
   int32_t status = BRIDGE_OK;
   for (int32_t i = 0; i < num_args; ++i) {
-    if (convert_arg(&args[i], &anys[i], i, error) != 0) {
-      status = BRIDGE_E_KERNEL;
-      goto done;
-    }
+    status = convert_arg(&args[i], &anys[i], i, error);
+    if (status != BRIDGE_OK) goto done;
   }
   /* A kernel on a device stream takes it from tvm-ffi's environment: set the engine's stream
    * for this call and put the previous one back, so other callers on this thread see theirs. */
@@ -89,15 +87,14 @@ static int32_t tvmffi_invoke(bridge_kernel* self, const bridge_arg* args, int32_
   bool stream_set = false;
   if (stream != NULL) {
     if (g_tvmffi.TVMFFIEnvSetStream == NULL) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY,
-               "this tvm-ffi has no TVMFFIEnvSetStream; cannot run on a device stream");
-      status = BRIDGE_E_SYMBOL;
+      status = bridge_fail(error, BRIDGE_E_SYMBOL,
+                           "this tvm-ffi has no TVMFFIEnvSetStream; cannot run on a device "
+                           "stream");
       goto done;
     }
     if (g_tvmffi.TVMFFIEnvSetStream(device.device_type, device.device_id, stream,
                                     &previous_stream) != 0) {
-      describe_raised_error(error);
-      status = BRIDGE_E_KERNEL;
+      status = describe_raised_error(error, BRIDGE_E_KERNEL);
       goto done;
     }
     stream_set = true;
@@ -106,14 +103,23 @@ static int32_t tvmffi_invoke(bridge_kernel* self, const bridge_arg* args, int32_
   memset(&result, 0, sizeof result);
   result.type_index = TVMFFI_NONE;
   if (g_tvmffi.TVMFFIFunctionCall(kernel->function, anys, num_args, &result) != 0) {
-    describe_raised_error(error);
-    status = BRIDGE_E_KERNEL;
+    status = describe_raised_error(error, BRIDGE_E_KERNEL);
   } else if (result.type_index >= TVMFFI_STATIC_OBJECT_BEGIN) {
     /* The bridge has nowhere to return a value to; drop what the function handed back. */
     g_tvmffi.TVMFFIObjectDecRef(result.value.v_ptr);
   }
-  if (stream_set) {
-    g_tvmffi.TVMFFIEnvSetStream(device.device_type, device.device_id, previous_stream, NULL);
+  if (stream_set && g_tvmffi.TVMFFIEnvSetStream(device.device_type, device.device_id,
+                                                 previous_stream, NULL) != 0) {
+    /* This thread's next tvm-ffi call would run on the engine's stream: fail the operation.
+     * A kernel error already reported stays the cause; the restore's error is taken either
+     * way, so it is not left raised for an unrelated later call. */
+    char restore[BRIDGE_ERROR_CAPACITY];
+    describe_raised_error(restore, BRIDGE_E_KERNEL);
+    if (status == BRIDGE_OK) {
+      status = bridge_fail(error, BRIDGE_E_KERNEL,
+                           "restoring the thread's previous tvm-ffi stream failed: %.900s",
+                           restore);
+    }
   }
 done:
   if (anys != stack_anys) free(anys);

@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "symbol_binding.h"
+#include "runtime/symbol_binding.h"
 
 tvmffi_symbols g_tvmffi;
 atomic_bool g_tvmffi_bound = false;

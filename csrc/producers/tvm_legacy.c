@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 typedef struct {
   bridge_kernel base; /* first, so a bridge_kernel* is a legacy_kernel* */
@@ -27,11 +27,11 @@ enum { STACK_ARGS = 16 };
 static void describe_last_error(const legacy_kernel* kernel, const char* what, char* error) {
   const char* text = g_tvm_legacy.TVMGetLastError();
   if (text == NULL || text[0] == '\0') {
-    snprintf(error, BRIDGE_ERROR_CAPACITY, "%s failed without an error message", what);
+    bridge_fail(error, BRIDGE_E_KERNEL, "%s failed without an error message", what);
     return;
   }
   if (kernel != NULL && kernel->verbose_errors) {
-    snprintf(error, BRIDGE_ERROR_CAPACITY, "%s", text);
+    bridge_fail(error, BRIDGE_E_KERNEL, "%s", text);
     return;
   }
   const char* line = text;
@@ -41,12 +41,12 @@ static void describe_last_error(const legacy_kernel* kernel, const char* what, c
     while (end > text && (end[-1] == '\n' || end[-1] == ' ')) --end;
     line = end;
     while (line > text && line[-1] != '\n') --line;
-    snprintf(error, BRIDGE_ERROR_CAPACITY, "%.*s", (int)(end - line), line);
+    bridge_fail(error, BRIDGE_E_KERNEL, "%.*s", (int)(end - line), line);
     return;
   }
   const char* newline = strchr(line, '\n');
   int length = newline ? (int)(newline - line) : (int)strlen(line);
-  snprintf(error, BRIDGE_ERROR_CAPACITY, "%.*s", length, line);
+  bridge_fail(error, BRIDGE_E_KERNEL, "%.*s", length, line);
 }
 
 static int convert_arg(const bridge_arg* in, tvm_legacy_value* value, int* code,
@@ -74,8 +74,8 @@ static int convert_arg(const bridge_arg* in, tvm_legacy_value* value, int* code,
       *code = TVM_LEGACY_OPAQUE;
       return 0;
     default:
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "argument %d has unknown kind %d", (int)position,
-               (int)in->kind);
+      bridge_fail(error, BRIDGE_E_KERNEL, "argument %d has unknown kind %d", (int)position,
+                  (int)in->kind);
       return -1;
   }
 }
@@ -113,8 +113,8 @@ static int32_t legacy_invoke(bridge_kernel* self, const bridge_arg* args, int32_
     if (values == NULL || codes == NULL) {
       free(values);
       free(codes);
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "out of memory converting %d arguments",
-               (int)num_args);
+      bridge_fail(error, BRIDGE_E_MEMORY, "out of memory converting %d arguments",
+                  (int)num_args);
       return BRIDGE_E_MEMORY;
     }
   }
@@ -130,8 +130,8 @@ static int32_t legacy_invoke(bridge_kernel* self, const bridge_arg* args, int32_
    * back after the call. The engine thread is MXNet's: nothing else on it sets TVM streams. */
   if (stream != NULL) {
     if (g_tvm_legacy.TVMSetStream == NULL) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY,
-               "this TVM exports no TVMSetStream; cannot run on a device stream");
+      bridge_fail(error, BRIDGE_E_SYMBOL,
+                  "this TVM exports no TVMSetStream; cannot run on a device stream");
       status = BRIDGE_E_SYMBOL;
       goto done;
     }

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "symbol_binding.h"
+#include "runtime/symbol_binding.h"
 
 mx_symbols g_mx;
 atomic_bool g_mx_bound = false;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 atomic_int g_error_mode = 0;
 

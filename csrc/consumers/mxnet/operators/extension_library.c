@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "operator_registry.h"
+#include "consumers/mxnet/operators/registry.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 /* Fields of ABI 1.0: a kernel must be at least this large. */
 #define KERNEL_V1_0_SIZE (offsetof(bridge_kernel, num_args) + sizeof(int32_t))

@@ -1,13 +1,13 @@
 /*
  * The registry of operators: what bridge_op_register copies from a spec, found again by name
- * when MXNet asks (see operator_registry.h).
+ * when MXNet asks (see registry.h).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "operator_registry.h"
+#include "consumers/mxnet/operators/registry.h"
 
 /* Newest first, so a name registered again finds its latest entry; pushed lock-free. */
 static _Atomic(op_entry*) g_entries = NULL;
@@ -91,9 +91,9 @@ int bridge_op_parse_attributes(const op_entry* entry, int num_attrs, const char*
       if (strcmp(entry->scalar_names[s], key) == 0) found = s;
     }
     if (found < 0) {
-      size_t used = (size_t)snprintf(error, BRIDGE_ERROR_CAPACITY,
-                                     "unknown attribute '%.60s'; its scalar attributes are:",
-                                     key);
+      bridge_fail(error, BRIDGE_E_VALUE, "unknown attribute '%.60s'; its scalar attributes are:",
+                  key);
+      size_t used = strlen(error); /* then the list of names, appended */
       for (int32_t s = 0; s < entry->num_scalars && used < BRIDGE_ERROR_CAPACITY - 70; ++s) {
         used += (size_t)snprintf(error + used, BRIDGE_ERROR_CAPACITY - used, " %.60s",
                                  entry->scalar_names[s]);
@@ -103,16 +103,16 @@ int bridge_op_parse_attributes(const op_entry* entry, int num_attrs, const char*
     }
     if (parse_scalar(values[a], entry->scalar_kinds[found], &scalars[found]) !=
         BRIDGE_OK) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "attribute '%.60s' must be %s, got '%.100s'", key,
-               kind_name(entry->scalar_kinds[found]), values[a]);
+      bridge_fail(error, BRIDGE_E_VALUE, "attribute '%.60s' must be %s, got '%.100s'", key,
+                  kind_name(entry->scalar_kinds[found]), values[a]);
       return 0;
     }
     seen[found] = true;
   }
   for (int32_t s = 0; s < entry->num_scalars; ++s) {
     if (!seen[s]) {
-      snprintf(error, BRIDGE_ERROR_CAPACITY, "missing the scalar attribute '%.60s' (%s)",
-               entry->scalar_names[s], kind_name(entry->scalar_kinds[s]));
+      bridge_fail(error, BRIDGE_E_VALUE, "missing the scalar attribute '%.60s' (%s)",
+                  entry->scalar_names[s], kind_name(entry->scalar_kinds[s]));
       return 0;
     }
   }

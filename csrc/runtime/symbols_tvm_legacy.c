@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "symbol_binding.h"
+#include "runtime/symbol_binding.h"
 
 tvm_legacy_symbols g_tvm_legacy;
 atomic_bool g_tvm_legacy_bound = false;

@@ -2,7 +2,7 @@
  * The direct consumer: one synchronous call of any protocol kernel on DLTensors the caller
  * already has (numpy, tvm_ffi tensors, MXNet arrays after a wait), on the calling thread. No
  * MXNet, no engine, no Python: it needs protocol.h and libc only, and proves that a kernel is
- * driven through the header alone (the engine consumer, engine_mxnet.c, is the other one).
+ * driven through the header alone (the engine consumer, consumers/mxnet/, is the other one).
  *
  * What it guarantees the kernel (protocol.h, invoke): every tensor on one CPU device; strides
  * NULL (compact tensors only); bool as {kDLBool, 8, 1}; for a kernel with
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 /* Tensor copies for this many arguments live on the stack; more are malloc'ed. */
 enum { DIRECT_STACK_ARGS = 8 };

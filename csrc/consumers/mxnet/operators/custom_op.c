@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "operator_registry.h"
+#include "consumers/mxnet/operators/registry.h"
 
 /* MXNet's MXCallbackList (c_api.h); the layout is the same from 1.5.1 to 1.9.1. */
 typedef int (*mx_generic_callback)(void);

@@ -36,8 +36,9 @@
 int32_t bridge_mxnet_bind(const char* library_path, char* error);
 /* Resolve tvm-ffi's C symbols from the copy already loaded at `library_path`. */
 int32_t bridge_tvmffi_bind(const char* library_path, char* error);
-/* Capability flags: bit i is set when entry i of csrc/symbols.def (REQUIRED or OPTIONAL) was
- * found by a bind that succeeded; an optional symbol's bit is what a feature needing it checks.
+/* Capability flags: bit i is set when entry i of csrc/runtime/symbols.def (REQUIRED or
+ * OPTIONAL) was found by a bind that succeeded; an optional symbol's bit is what a feature
+ * needing it checks.
  * bridge_symbol_name(i) is entry i's name (NULL past the last of bridge_symbol_count()). */
 uint64_t bridge_symbols_bound(void);
 int32_t bridge_symbol_count(void);
@@ -157,11 +158,6 @@ void bridge_kernel_release(bridge_kernel* kernel);
 int32_t bridge_mxnet_push(bridge_kernel* kernel, const bridge_arg* args, const uint8_t* written,
                           int32_t num_args, int32_t priority, const char* name, char* error);
 
-/* Benchmark floor: push `iterations` no-op operations reading handles[0..num_const) and
- * writing the next num_mutable handles, each taking DLPack views at push time, from C. */
-int32_t bridge_floor_push_many(void** handles, int32_t num_const, int32_t num_mutable,
-                               int64_t iterations, char* error);
-
 /* What stays the same across the calls of one wrapped function, planned once. */
 typedef struct bridge_call_plan bridge_call_plan;
 /* Plan calls of `kernel` (retained by the plan). An array at position i is read-only when
@@ -208,7 +204,8 @@ int32_t bridge_call(const bridge_call_plan* plan, const char* packed, size_t pac
 /* The message of this thread's last failed bridge_call. */
 const char* bridge_last_error(void);
 
-/* Counters that tests read: operations pushed, run, freed; DLPack deleters called. */
+/* Counters behind bridge_cffi.read_counters() and wait_until_released() (public API, so they
+ * stay in the production extension): operations pushed, run, freed; DLPack deleters called. */
 typedef struct {
   int64_t ops_pushed;
   int64_t ops_run;
@@ -220,7 +217,8 @@ typedef struct {
 } bridge_counters;
 void bridge_read_counters(bridge_counters* out);
 
-/* ---- MXNet operators driven from C (custom_op_mxnet.c, through MXCustomOpRegister) ---- */
+/* ---- MXNet operators driven from C (consumers/mxnet/operators/custom_op.c, through
+ * MXCustomOpRegister) ---- */
 /* Most dimensions an operator's output may have. */
 #define BRIDGE_OP_MAX_DIMS 16
 /* Where one kernel parameter comes from: an array of MXNet's callback (`index` into the
@@ -285,7 +283,7 @@ typedef struct {
 int32_t bridge_op_register(const bridge_op_spec* spec, int32_t route, char* error);
 /* The MX_LIBRARY_VERSION whose extension-library interface this extension implements. */
 int32_t bridge_extension_library_version(void);
-/* ---- The direct consumer (consumer_direct.c): one synchronous call, no engine ---- */
+/* ---- The direct consumer (consumers/direct.c): one synchronous call, no engine ---- */
 /* Alignment of the data the direct consumer hands a kernel (protocol.h, invoke's `args`). */
 #define BRIDGE_DIRECT_ALIGNMENT 64
 /*

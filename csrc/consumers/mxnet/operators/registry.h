@@ -1,12 +1,12 @@
 /*
  * The operators bridge_op_register made, shared by the two ways MXNet reaches them:
- * custom_op_mxnet.c (MXCustomOpRegister) and mxnet_extension_library.c (MXLoadLib's C
+ * custom_op.c (MXCustomOpRegister) and extension_library.c (MXLoadLib's C
  * functions). Nothing here is public.
  */
 #ifndef BRIDGE_CFFI_OPERATOR_REGISTRY_H_
 #define BRIDGE_CFFI_OPERATOR_REGISTRY_H_
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 typedef struct {
   bridge_kernel* kernel; /* one reference, owned; NULL: no such direction */
@@ -30,7 +30,7 @@ typedef struct op_entry {
   bridge_op_shape_fn infer_shape;
   bridge_op_type_fn infer_type;
   int32_t route;  /* BRIDGE_OP_ROUTE_*: how MXNet reaches it */
-  bool loaded;    /* extension-library route: MXNet has registered it (mxnet_extension_library.c) */
+  bool loaded;    /* extension-library route: MXNet has registered it (extension_library.c) */
 } op_entry;
 
 
@@ -45,7 +45,7 @@ op_entry* bridge_op_next_unloaded(void);
  * one is unknown, missing or malformed. Keys starting with "__" are MXNet's annotations. */
 int bridge_op_parse_attributes(const op_entry* entry, int num_attrs, const char* const* keys,
                                const char* const* values, bridge_arg* scalars, char* error);
-/* Expose `entry` through MXCustomOpRegister (custom_op_mxnet.c). */
+/* Expose `entry` through MXCustomOpRegister (custom_op.c). */
 int32_t bridge_custom_op_expose(op_entry* entry, char* error);
 
 #endif /* BRIDGE_CFFI_OPERATOR_REGISTRY_H_ */

@@ -8,7 +8,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#include "bridge_internal.h"
+#include "runtime/bridge_internal.h"
 
 /* dlsym with dlerror cleared first, so a NULL result means "not exported". */
 static inline void* bridge_resolve(void* library, const char* name) {

@@ -2,10 +2,13 @@
  * The C floor for benchmarks: what pushing a call costs with no bridge in the way. Pushes a
  * no-op engine operation with the same arrays a bridged call would use, taking a DLPack view
  * of each at push time and deleting them in the param deleter, in a loop driven from C.
+ * Part of the diagnostics extension, not of bridge_cffi._native: only benchmarks/paths.py
+ * calls it.
  */
 #include <stdlib.h>
 
-#include "bridge_internal.h"
+#include "floor.h" /* beside this file */
+#include "runtime/bridge_internal.h"
 
 typedef struct {
   int32_t count;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "symbol_binding.h"
+#include "runtime/symbol_binding.h"
 
 cuda_symbols g_cuda;
 atomic_bool g_cuda_bound = false;

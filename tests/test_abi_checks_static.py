@@ -8,7 +8,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,11 +71,11 @@ def test_tvm_runtime_without_its_preloaded_tvm_ffi_names_the_missing_library() -
     assert facts.missing_libraries == ["libtvm_ffi.so"]
 
 
-def test_static_probe_reads_libmxnet_fast_enough_for_import_time() -> None:
+def test_static_probe_finds_no_blockers_in_the_pip_libraries_read_afresh() -> None:
+    # Read from the files, not the cache. (How fast is not asserted here: the machines are
+    # shared; the bridge no longer reads ELF files at import, only the probe does.)
     elf_static._CACHE.clear()
-    start = time.perf_counter()
     assert bridge_blockers(str(PACKAGE_LIBMXNET), 10901, str(PACKAGE_LIBTVM_FFI)) == []
-    assert time.perf_counter() - start < 0.5
 
 
 def test_bridge_blockers_rejects_mxnet_1_5_0_with_the_documented_reason() -> None:

@@ -215,14 +215,6 @@ class _Lib:
         name: bytes | CData,
         error: bytes | CData,
     ) -> int: ...
-    def bridge_floor_push_many(
-        self,
-        handles: CData,
-        num_const: int,
-        num_mutable: int,
-        iterations: int,
-        error: bytes | CData,
-    ) -> int: ...
     def bridge_call_plan_new(
         self,
         kernel: CData,

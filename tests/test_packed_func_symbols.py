@@ -14,7 +14,7 @@ _ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.MULTILINE)
 
 
 def test_every_entry_of_the_table_is_read() -> None:
-    text = (REPO / "csrc" / "symbols.def").read_text()
+    text = (REPO / "csrc" / "runtime" / "symbols.def").read_text()
     assert len(requirements.SYMBOLS) == len(_ENTRY_LINE.findall(text))
     names = [s.name for s in requirements.SYMBOLS]
     assert len(names) == len(set(names))
@@ -24,7 +24,7 @@ def test_every_entry_of_the_table_is_read() -> None:
 
 
 def test_no_c_file_binds_a_symbol_outside_the_table() -> None:
-    sources = "".join(p.read_text() for p in (REPO / "csrc").glob("symbols_*.c"))
+    sources = "".join(p.read_text() for p in (REPO / "csrc" / "runtime").glob("symbols_*.c"))
     assert "BRIDGE_BIND(" not in sources
     assert "bridge_bind_symbols(" in sources
 

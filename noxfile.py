@@ -23,9 +23,9 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools" / "matrix"))
 
-import matrix_cells  # noqa: E402
-import packed_func_cells  # noqa: E402
-import results_table  # noqa: E402
+import matrix_cells
+import packed_func_cells
+import results_table
 
 nox.options.sessions = ["corners"]
 nox.options.reuse_existing_virtualenvs = False

@@ -23,7 +23,8 @@ LIMITED_API = "cp310"
 class BuildPyWithHeader(build_py):
     """Install csrc/include/bridge_cffi/protocol.h as bridge_cffi/include/bridge_cffi/protocol.h,
     where bridge_cffi.get_include() finds it, and csrc/symbols.def as abi_checks/symbols.def,
-    where abi_checks.requirements reads it (the source tree keeps the one copy of each)."""
+    where abi_checks.requirements reads it (the source tree keeps the one copy of each).
+    """
 
     def run(self) -> None:
         super().run()
@@ -37,7 +38,8 @@ class BuildPyWithHeader(build_py):
 
 class BuildExtWithoutRunpath(build_ext):
     """Drop the building Python's own -rpath (pyenv and other non-system Pythons add one to
-    LDSHARED): the extension links libc only and must not carry the build host's paths."""
+    LDSHARED): the extension links libc only and must not carry the build host's paths.
+    """
 
     def build_extensions(self) -> None:
         linker = self.compiler.linker_so

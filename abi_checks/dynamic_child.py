@@ -228,7 +228,8 @@ def stage_tvm() -> dict[str, Any]:
 
 def bridge_extension_files() -> tuple[str | None, list[str]]:
     """bridge_cffi's package directory and its compiled extension files, found without
-    importing it: (None, []) when bridge_cffi is not installed in this Python."""
+    importing it: (None, []) when bridge_cffi is not installed in this Python.
+    """
     try:
         spec = importlib.util.find_spec("bridge_cffi")
     except (ImportError, ValueError):

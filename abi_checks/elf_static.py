@@ -74,7 +74,8 @@ def read_elf(path: str) -> ElfInfo:
 
 def _read_stream(path: str, stream: BinaryIO) -> ElfInfo:
     """Read every fact ElfInfo holds: from the sections, or from the program headers when the
-    section header table is unusable."""
+    section header table is unusable.
+    """
     reader = ElfTableReader(stream)
     problem = reader.section_problem()
     if problem is None:

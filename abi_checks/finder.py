@@ -171,7 +171,8 @@ def find_bridge_extension() -> list[LibraryCopy]:
 
 def mark_mapped(copies: list[LibraryCopy], mapped: list[str], filename: str) -> list[LibraryCopy]:
     """Flag the copies a child mapped (matched by inode, so symlinks count as their target);
-    add mapped files named `filename` that no search found."""
+    add mapped files named `filename` that no search found.
+    """
     keys: dict[tuple[int, int], str] = {}
     for path in mapped:
         try:

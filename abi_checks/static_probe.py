@@ -141,7 +141,8 @@ def tvm_ffi_pin_remedy(tvm_version: str | None) -> str:
 
 def wheel_context(path: str, role: str) -> tuple[dict[str, str], str | None]:
     """For a TVM library inside a site-packages `tvm/lib`: the sibling apache-tvm-ffi's
-    libtvm_ffi.so (which `import tvm` loads first) and the installed apache-tvm version."""
+    libtvm_ffi.so (which `import tvm` loads first) and the installed apache-tvm version.
+    """
     if role not in ("tvm_runtime", "tvm_compiler", "tvm"):
         return {}, None
     lib_dir = os.path.dirname(os.path.abspath(path))

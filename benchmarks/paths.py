@@ -12,10 +12,10 @@ import mxnet as mx
 import numpy as np
 import tvm
 import tvm_ffi
-from bridge_cffi.native import ffi, lib
 
 import bridge_cffi
 from bridge_cffi.mxnet.packing import pack_arguments
+from bridge_cffi.native import ffi, lib
 
 SCALE = 2.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

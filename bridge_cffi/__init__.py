@@ -60,8 +60,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "__version__",
-    "get_include",
     "BridgeEngineError",
     "BridgeError",
     "BridgeKernelError",
@@ -71,13 +69,15 @@ __all__ = [
     "BridgedFunction",
     "DirectFunction",
     "Kernel",
+    "RegisteredOp",
+    "__version__",
     "differentiable",
     "direct",
+    "get_include",
     "load_c_kernel",
     "read_counters",
     "register_op",
-    "RegisteredOp",
-    "wait_until_released",
     "synchronize",
     "to_mxnet_func",
+    "wait_until_released",
 ]

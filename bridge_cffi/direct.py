@@ -102,7 +102,7 @@ def _export(value: Any, position: int, written: bool) -> Any:
         exporter = getattr(value, "to_dlpack_for_write" if written else "to_dlpack_for_read")
     try:
         return exporter()
-    except Exception as failure:  # noqa: BLE001 - a producer refusing: say which argument
+    except Exception as failure:
         raise BridgeTypeError(
             f"argument #{position}: {type(value).__name__} refused to export DLPack: {failure}"
         ) from failure
@@ -114,7 +114,8 @@ def _is_array(value: Any) -> bool:
 
 class DirectFunction:
     """A protocol kernel called synchronously on DLPack arrays: ``f(*args)`` returns once the
-    kernel returned, its writes visible in the arrays passed; a kernel error raises there."""
+    kernel returned, its writes visible in the arrays passed; a kernel error raises there.
+    """
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str) -> None:
         self.kernel = kernel

@@ -8,7 +8,8 @@ from typing import Any
 class NativeObject:
     """An immutable holder of native state: a copy is the object itself (it shares its kernel,
     as a copied Python function shares its code); pickling raises a TypeError saying why and
-    what to do instead (``_pickle_advice``)."""
+    what to do instead (``_pickle_advice``).
+    """
 
     __slots__ = ()
 

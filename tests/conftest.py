@@ -9,12 +9,13 @@ from pathlib import Path
 
 import mxnet
 import pytest
+
 # The deadlock watchdog (pyproject.toml's `timeout`): imported here so that an environment
 # without it fails at collection instead of running every test with no timeout.
 import pytest_timeout  # noqa: F401
+from packaging.version import Version
 
 import bridge_cffi
-from packaging.version import Version
 
 MXNET_VERSION = Version(mxnet.__version__)
 

@@ -12,18 +12,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet import gluon  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
-from operator_kernels import (  # noqa: E402
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+from mxnet.base import MXNetError
+
+import bridge_cffi
+from operator_kernels import (
     compiled_scaled_add_op,
     scaled_add_op,
     sigmoid_op,
     tanh_scale_op,
 )
-
-import bridge_cffi  # noqa: E402
 
 
 class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]

@@ -32,14 +32,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
+import mxnet as mx
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mxnet.base import MXNetError
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, scaled_add  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, scaled_add
 
 DTYPES = ["float32"] * 5 + ["float64", "float16", "int32", "int64", "int8", "uint8", "bool"]
 SHAPES = [(4,)] * 4 + [(5,), (2, 2), (1,), (0,), (3, 4)]

@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+import mxnet as mx
+import numpy as np
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, scaled_add  # noqa: E402
-from reliability_kernels import axpy  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, scaled_add
+from reliability_kernels import axpy
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

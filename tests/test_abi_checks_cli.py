@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
 
 import bridge_cffi
 from abi_checks import cli, finder
+from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
 
 REPO = Path(__file__).resolve().parent.parent
 

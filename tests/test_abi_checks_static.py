@@ -12,6 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from abi_checks import cli, elf_static, requirements
+from abi_checks.api import BridgeCheck, bridge_blockers, check_bridge
+from abi_checks.static_probe import probe_file, tvm_ffi_pin_remedy
 from abi_native_builds import (
     PACKAGE_LIBMXNET,
     PACKAGE_LIBTVM_FFI,
@@ -21,12 +27,6 @@ from abi_native_builds import (
     build_shared,
     c_functions,
 )
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
-from abi_checks import cli, elf_static, requirements
-from abi_checks.api import BridgeCheck, bridge_blockers, check_bridge
-from abi_checks.static_probe import probe_file, tvm_ffi_pin_remedy
 
 TVM_FFI_STRINGIFY = "_ZN3tvm3ffi4json9StringifyERKNS0_3AnyENS0_8OptionalIivEE"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import mxnet as mx
 import numpy as np
@@ -64,19 +64,19 @@ def scaled_sigmoid_backward(x: T.handle, a: T.float32, y: T.handle, dy: T.handle
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def tanh_scale() -> DifferentiableFunction:
     return differentiable(tvm.script.from_source(TANH_SCALE),
                           tvm.script.from_source(TANH_SCALE_BACKWARD))
 
 
-@lru_cache(maxsize=None)
+@cache
 def scaled_sigmoid() -> DifferentiableFunction:
     return differentiable(tvm.script.from_source(SIGMOID), tvm.script.from_source(SIGMOID_BACKWARD),
                           save_outputs=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def dense(dtype: str) -> DifferentiableFunction:
     """y = x @ w.T + b (what mx.nd.FullyConnected computes), forward and backward in TE."""
     batch, units, hidden = te.var("batch"), te.var("units"), te.var("hidden")

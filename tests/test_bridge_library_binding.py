@@ -178,8 +178,8 @@ def test_capability_flags_are_the_optional_mxnet_symbols_libmxnet_exports() -> N
 
     from abi_checks import requirements
     from abi_checks.elf_static import read_elf
-    from bridge_cffi.native import lib
     from bridge_cffi.mxnet.binding import capabilities
+    from bridge_cffi.native import lib
 
     assert mxnet_version_code() >= 10501  # binds MXNet
     exports = read_elf(mx.base._LIB._name)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import run_python
 
 import bridge_cffi
+from conftest import run_python
 
 RAN: list[tuple[int, ...]] = []
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import runpy
-import sys
 
 import mxnet as mx
 import numpy as np
 
 import bridge_cffi
-from conftest import needs_mxnet_1_6
+from conftest import REPO, needs_mxnet_1_6
 from kernels_tvm import scaled_add
-from conftest import REPO
 
 
 def test_seed_example_matches_numpy() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import REPO
 
 EXAMPLE = REPO / "examples" / "distributed_training.py"

@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+
 from conftest import REPO, needs_tvm_0_27
 
 pytestmark = needs_tvm_0_27

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
-
 from abi_checks import requirements
+from conftest import REPO
 
 _ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.MULTILINE)
 

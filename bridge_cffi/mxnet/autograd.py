@@ -51,7 +51,7 @@ def _as_inferred(func: Any, role: str, name: str | None) -> InferredFunction:
 class DifferentiableFunction:
     """A forward/backward pair of bridged functions that ``mx.autograd`` can record."""
 
-    __slots__ = ("forward", "backward", "save_outputs", "_array_positions", "_n_args", "_n_outputs")
+    __slots__ = ("_array_positions", "_n_args", "_n_outputs", "backward", "forward", "save_outputs")
 
     def __init__(
         self, forward: InferredFunction, backward: InferredFunction, save_outputs: bool

@@ -99,7 +99,8 @@ def bind_cuda() -> None:
 def capabilities() -> dict[str, bool]:
     """The capability flags: for every OPTIONAL symbol of csrc/symbols.def, whether the
     bridge's bind found it (False for a library not bound yet). Read from the C side's own
-    record, in the table's order, which bridge_cffi.facts reads from the same file."""
+    record, in the table's order, which bridge_cffi.facts reads from the same file.
+    """
     return capabilities_of(int(lib.bridge_symbols_bound()))
 
 

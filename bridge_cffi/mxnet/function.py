@@ -1,5 +1,6 @@
 """``BridgedFunction``: a compiled kernel planned once, each call one asynchronous MXNet engine
-operation; and ``synchronize``."""
+operation; and ``synchronize``.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 def normalise_const_loc(const_loc: Iterable[int] | None) -> frozenset[int]:
     """``const_loc`` as a set of distinct non-negative positions; raises BridgeTypeError or
-    BridgeValueError naming what is wrong with it."""
+    BridgeValueError naming what is wrong with it.
+    """
     if const_loc is None:
         return frozenset()
     if isinstance(const_loc, (str, bytes)) or not isinstance(const_loc, Iterable):
@@ -53,7 +55,8 @@ def normalise_const_loc(const_loc: Iterable[int] | None) -> frozenset[int]:
 
 def check_const_loc_range(const_loc: frozenset[int], arity: int | None, where: str) -> None:
     """Refuse positions of ``const_loc`` past the ``arity`` arguments ``where`` takes (the one
-    range check on the Python side; None: the arity is unknown, the kernel checks)."""
+    range check on the Python side; None: the arity is unknown, the kernel checks).
+    """
     if arity is None:
         return
     out_of_range = sorted(p for p in const_loc if p >= arity)
@@ -77,7 +80,7 @@ class BridgedFunction(NativeObject, metaclass=ABCMeta):
     composes one, registers as offering the same interface.
     """
 
-    __slots__ = ("_kernel", "_plan", "_const_loc", "_name", "__weakref__")
+    __slots__ = ("__weakref__", "_const_loc", "_kernel", "_name", "_plan")
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int) -> None:
         self._kernel = kernel

@@ -143,9 +143,22 @@ class RegisteredOp(NativeObject):
     same operator.
     """
 
-    __slots__ = ("name", "route", "inputs", "outputs", "scalars", "input_type_flags", "_forward",
-                 "_backward", "_shape_rule", "_type_rule", "_layout", "_plan", "_handle",
-                 "_spec_keepalive")
+    __slots__ = (
+        "_backward",
+        "_forward",
+        "_handle",
+        "_layout",
+        "_plan",
+        "_shape_rule",
+        "_spec_keepalive",
+        "_type_rule",
+        "input_type_flags",
+        "inputs",
+        "name",
+        "outputs",
+        "route",
+        "scalars",
+    )
 
     def __init__(
         self,
@@ -204,7 +217,8 @@ class RegisteredOp(NativeObject):
 
     def __call__(self, *inputs: Any, name: str | None = None, **attrs: Any) -> Any:
         """Apply the operator: NDArrays in, NDArrays out (asynchronous); or Symbols in, a
-        Symbol out. Scalar parameters are keyword attributes."""
+        Symbol out. Scalar parameters are keyword attributes.
+        """
         if any(isinstance(x, mx.sym.Symbol) for x in inputs):
             return self.symbol(*inputs, name=name, **attrs)
         return self.ndarray(*inputs, **attrs)
@@ -247,7 +261,8 @@ class RegisteredOp(NativeObject):
 
     def via_mxnet(self, *inputs: Any, **attrs: Any) -> Any:
         """The operator on NDArrays through MXNet's own operator invocation (as recording
-        does): ``mx.nd.<name>`` or ``mx.nd.Custom``, whichever its route registered."""
+        does): ``mx.nd.<name>`` or ``mx.nd.Custom``, whichever its route registered.
+        """
         self._check_count(inputs)
         strings = self._attributes(attrs)
         if self.route == EXTENSION_LIBRARY:
@@ -435,7 +450,8 @@ def _backward_layout(
     n_out: int,
 ) -> tuple[_Layout, list[tuple[int, int]]]:
     """Where each parameter of ``backward`` comes from in MXNet's backward array list
-    (output gradients, inputs, outputs, input gradients) and which arrays it reads."""
+    (output gradients, inputs, outputs, input gradients) and which arrays it reads.
+    """
     forward_args = [p for p in forward.parameters if not p.is_output]
     slots: list[tuple[int, int]] = []
     position = 0  # among backward's non-output parameters
@@ -560,7 +576,8 @@ def _namespace(namespace: str) -> tuple[types.SimpleNamespace, types.SimpleNames
 def operator_route() -> str:
     """How operators reach MXNet here: ``extension_library`` where MXNet implements the
     extension-library interface this extension does (MXNet 1.9, MX_LIBRARY_VERSION 11), else
-    ``custom_op``. ``BRIDGE_CFFI_OPERATOR_ROUTE`` chooses one explicitly."""
+    ``custom_op``. ``BRIDGE_CFFI_OPERATOR_ROUTE`` chooses one explicitly.
+    """
     chosen = os.environ.get("BRIDGE_CFFI_OPERATOR_ROUTE")
     if chosen:
         if chosen not in _ROUTES:

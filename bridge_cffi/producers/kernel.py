@@ -51,7 +51,8 @@ class Kernel(NativeObject):
     @property
     def accepts_byte_offset(self) -> bool:
         """Whether the kernel reads views at data + byte_offset; if not, the engine consumer
-        hands it misaligned views through an aligned copy (staging)."""
+        hands it misaligned views through an aligned copy (staging).
+        """
         return bool(lib.bridge_kernel_accepts_byte_offset(self.pointer))
 
 
@@ -176,7 +177,8 @@ def from_packed_func_generation(func: Any, kind: str, name: str | None) -> Kerne
 
 def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Kernel:
     """Adapt the shared library at ``path``: a TVM ``export_library`` file of either
-    generation or a protocol kernel library, told apart by what it exports."""
+    generation or a protocol kernel library, told apart by what it exports.
+    """
     if not os.path.isfile(path):
         raise BridgeTypeError(
             f"func: got {os.fspath(path)!r}, taken as the path of an exported library, but no "

@@ -66,7 +66,8 @@ def from_packed_func_library(
     path: str | os.PathLike[str], name: str | None
 ) -> tuple[Any, str, Any]:
     """(kernel pointer, name, keepalive) for a PackedFunc-generation ``export_library`` file,
-    loaded by the TVM runtime this process already uses (``TVMModLoadFromFile``)."""
+    loaded by the TVM runtime this process already uses (``TVMModLoadFromFile``).
+    """
     runtime = mapped_packed_func_runtime()
     if runtime is None:
         raise BridgeLibraryError(

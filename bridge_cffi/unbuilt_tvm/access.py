@@ -217,7 +217,8 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
 
 def check_const_loc_agrees(const_loc: frozenset[int], params: Sequence[Parameter]) -> None:
     """Refuse an explicit ``const_loc`` that contradicts the inferred accesses (its range is
-    checked by ``check_const_loc_range`` first)."""
+    checked by ``check_const_loc_range`` first).
+    """
     check_const_loc_range(const_loc, len(params), "a function")
     for param in params:
         listed = param.position in const_loc
@@ -244,7 +245,8 @@ def check_const_loc_agrees(const_loc: frozenset[int], params: Sequence[Parameter
 def buffers_accept_any_offset(prim_func: Any) -> bool:
     """Whether every buffer parameter takes a view at any element offset: its elem_offset is a
     variable with offset_factor 1 (``T.match_buffer(..., offset_factor=1)``). Default buffers
-    (``te.placeholder``) fix elem_offset to 0, and the built code then requires byte_offset 0."""
+    (``te.placeholder``) fix elem_offset to 0, and the built code then requires byte_offset 0.
+    """
     from tvm import tirx
 
     for param in prim_func.params:

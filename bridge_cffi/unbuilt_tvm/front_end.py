@@ -61,14 +61,14 @@ class InferredFunction(NativeObject):
     """
 
     __slots__ = (
+        "__weakref__",
         "_bridged",
-        "_parameters",
+        "_default_ctx",
         "_input_plans",
-        "_output_plans",
         "_n_full",
         "_n_short",
-        "_default_ctx",
-        "__weakref__",
+        "_output_plans",
+        "_parameters",
     )
 
     def __init__(
@@ -156,7 +156,8 @@ class InferredFunction(NativeObject):
     def output_shapes(self, inputs: Sequence[Any]) -> list[tuple[int, ...]]:
         """The output shapes of a call without outputs whose arguments are ``inputs``: a shape
         tuple for each buffer argument, the value for each scalar one. Raises naming the
-        argument when a shape disagrees with the PrimFunc's."""
+        argument when a shape disagrees with the PrimFunc's.
+        """
         return output_shapes(self._input_plans, self._output_plans, inputs)
 
 
@@ -166,7 +167,8 @@ BridgedFunction.register(InferredFunction)
 
 def operation_name(symbol: str, parameters: tuple[Parameter, ...]) -> str:
     """The name shown in MXNet's profiler: the PrimFunc's own, or, for ``te.create_prim_func``'s
-    default ``main``, the names of what it computes (its output buffers, e.g. ``z``)."""
+    default ``main``, the names of what it computes (its output buffers, e.g. ``z``).
+    """
     if symbol != "main":
         return symbol
     outputs = [p.name for p in parameters if p.is_output]

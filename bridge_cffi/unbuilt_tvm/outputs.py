@@ -92,7 +92,8 @@ def allocate_outputs(
 ) -> list[Any]:
     """New MXNet arrays for the outputs of a call without them, whose arguments are ``args``:
     ``mx.np`` arrays if any array argument is one, else ``mx.nd``; on the first array
-    argument's context, else ``default_ctx``."""
+    argument's context, else ``default_ctx``.
+    """
     # The hot path does only cheap work: messages are formatted when something is wrong.
     first_array = None
     use_np = False

@@ -20,7 +20,8 @@ DIM_VAR, DIM_CONST, DIM_EXPR = 0, 1, 2
 
 def dim_plan(dim: Any) -> tuple[int, Any]:
     """How a dimension is found at call time: (DIM_CONST, value), (DIM_VAR, its key) or
-    (DIM_EXPR, the expression)."""
+    (DIM_EXPR, the expression).
+    """
     from tvm import tirx
 
     if isinstance(dim, tirx.IntImm):
@@ -90,7 +91,8 @@ def output_shapes(
 ) -> list[tuple[int, ...]]:
     """The output shapes of a call without outputs whose arguments are ``inputs``: a shape
     tuple for each buffer argument, the value for each scalar one. Raises naming the
-    argument when a shape disagrees with the PrimFunc's."""
+    argument when a shape disagrees with the PrimFunc's.
+    """
     bindings: dict[int, int] = {}
     bound_by: dict[int, tuple[InputPlan, int]] = {}
     for plan in input_plans:

@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO
 
 HERE = Path(__file__).resolve().parent
@@ -56,7 +57,7 @@ TWO_WORKER_SCENARIOS = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -> dict:
     """Run gpu_scenarios.py in a fresh interpreter; its per-scenario results, or why none."""
     env = {"MXNET_ENGINE_TYPE": engine}

@@ -15,11 +15,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from abi_native_builds import build_shared
-from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 import bridge_cffi
+from abi_native_builds import build_shared
 from bridge_cffi.producers.generations import exported_library_generation, packed_func_kind
+from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 HERE = Path(__file__).resolve().parent
 

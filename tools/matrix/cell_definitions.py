@@ -1,5 +1,6 @@
 """The compatibility matrix's cells: which MXNet, TVM and apache-tvm-ffi each environment
-installs, the pins and why, and where the runner keeps its files."""
+installs, the pins and why, and where the runner keeps its files.
+"""
 
 from __future__ import annotations
 

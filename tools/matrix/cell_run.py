@@ -23,7 +23,8 @@ from junit_results import count_junit, failed_names, top_causes
 
 def stage_tests(destination: Path) -> Path:
     """Copy what the tests read (tests/, csrc/ for headers, examples/, pytest's config) into
-    ``destination``, without the packages: `import bridge_cffi` then finds the installed wheel."""
+    ``destination``, without the packages: `import bridge_cffi` then finds the installed wheel.
+    """
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)

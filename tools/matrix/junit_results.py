@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 from venv_paths import without_venv_paths
 
@@ -32,7 +32,7 @@ def count_junit(report: Path) -> dict[str, int]:
     return counts
 
 
-_ERROR_LINE = re.compile(r"^E\s+((?:[\w.]+)(?:Error|Exception|Exit)\b.*)$", re.M)
+_ERROR_LINE = re.compile(r"^E\s+((?:[\w.]+)(?:Error|Exception|Exit)\b.*)$", re.MULTILINE)
 
 
 def _cause(text: str) -> str:

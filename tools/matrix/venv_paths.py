@@ -9,7 +9,8 @@ _VENV_PATH = re.compile(r"/[^\s'\"()]*?/lib/python3\.\d+/site-packages/")
 
 def without_venv_paths(value: object) -> object:
     """Shorten every path inside a cell's virtualenv to ``site-packages/...`` (the JSON and the
-    table are committed; the machine's directories say nothing)."""
+    table are committed; the machine's directories say nothing).
+    """
     if isinstance(value, str):
         return _VENV_PATH.sub("site-packages/", value)
     if isinstance(value, list):

@@ -74,6 +74,11 @@ class _Lib:
     """``lib``: the functions, macros and enumerators of the cdef."""
 
     # Integer macros (#define).
+    DLPACK_MAJOR_VERSION: Final[int]
+    DLPACK_MINOR_VERSION: Final[int]
+    DLPACK_FLAG_BITMASK_READ_ONLY: Final[int]
+    DLPACK_FLAG_BITMASK_IS_COPIED: Final[int]
+    DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED: Final[int]
     BRIDGE_ABI_MAJOR: Final[int]
     BRIDGE_ABI_MINOR: Final[int]
     BRIDGE_ERROR_CAPACITY: Final[int]

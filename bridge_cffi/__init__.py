@@ -43,7 +43,7 @@ _NEEDS_MXNET = {
 _SUBPACKAGES = ("direct", "errors", "facts", "mxnet", "native", "producers", "unbuilt_tvm")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562: lazy public names of every type
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
     elif name in _NEEDS_MXNET:

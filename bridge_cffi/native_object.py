@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NoReturn, TypeVar
+
+_Self = TypeVar("_Self", bound="NativeObject")
 
 
 class NativeObject:
@@ -16,11 +18,11 @@ class NativeObject:
     def _pickle_advice(self) -> str:
         return "it holds native state of this process"
 
-    def __copy__(self) -> Any:
+    def __copy__(self: _Self) -> _Self:
         return self
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+    def __deepcopy__(self: _Self, memo: dict[int, object]) -> _Self:
         return self
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> NoReturn:
         raise TypeError(f"cannot pickle {self._pickle_advice()}")

@@ -8,7 +8,6 @@ import logging
 import numbers
 from abc import ABCMeta
 from collections.abc import Iterable
-from typing import Any
 
 from bridge_cffi.errors import (
     BridgeEngineError,
@@ -19,7 +18,7 @@ from bridge_cffi.errors import (
 )
 from bridge_cffi.mxnet.packing import pack_arguments
 from bridge_cffi.mxnet.readiness import ensure_gpu_ready
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.native import CData, ffi, lib
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.producers.kernel import Kernel
 from bridge_cffi.producers.signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS, Signature
@@ -153,7 +152,7 @@ class BridgedFunction(NativeObject, metaclass=ABCMeta):
             "(module.export_library(path)) and wrap it again with to_mxnet_func(path)"
         )
 
-    def __call__(self, *args: Any) -> None:
+    def __call__(self, *args: object) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""
         packed = _pack(args)
         status = _bridge_call(self._plan, packed, len(packed))
@@ -181,11 +180,11 @@ _SCALAR_KINDS = {
 }
 
 
-def param_specs(signature: Signature) -> Any:
+def param_specs(signature: Signature) -> CData:
     """The C ``bridge_param_spec`` array for a signature (unknown parts stay unchecked)."""
     specs = ffi.new("bridge_param_spec[]", len(signature.parameters))
     symbols: dict[str, int] = {}
-    for spec, param in zip(specs, signature.parameters):
+    for spec, param in zip(specs, signature.parameters, strict=True):
         spec.name = param.name.encode()[:31]
         shown = (
             f"Tensor([{', '.join('?' if d is None else str(d) for d in param.shape)}], "

@@ -200,7 +200,7 @@ class _Lib:
     def bridge_tvm_legacy_bind(self, library_path: bytes | CData, error: bytes | CData) -> int: ...
     def bridge_tvm_legacy_kernel_new(
         self,
-        source: CData,
+        source: CData | bytes,  # a handle, or a file's path (cffi passes bytes as void*)
         source_kind: int,
         function_name: bytes | CData,
         name: bytes | CData,

@@ -13,7 +13,7 @@ import ctypes
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -42,7 +42,7 @@ def library_exports(path: str | os.PathLike[str], name: str) -> bool:
     return hasattr(library, name)
 
 
-def packed_func_runtime_of(obj: Any) -> str | None:
+def packed_func_runtime_of(obj: object) -> str | None:
     """Path of the PackedFunc-generation runtime ``obj``'s TVM package loaded, or None.
 
     The package is the top-level module ``obj``'s class comes from (``tvm`` for hhb-tvm's
@@ -58,7 +58,7 @@ def packed_func_runtime_of(obj: Any) -> str | None:
     return path
 
 
-def packed_func_kind(obj: Any) -> Literal["function", "module"] | None:
+def packed_func_kind(obj: object) -> Literal["function", "module"] | None:
     """``"function"`` for a PackedFunc, ``"module"`` for a runtime Module of the PackedFunc
     generation, else None (objects of the tvm-ffi generation included).
     """

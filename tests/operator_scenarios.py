@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -35,7 +36,7 @@ class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]
             self.first = gluon.nn.Dense(6, in_units=4)
             self.second = gluon.nn.Dense(3, in_units=6)
 
-    def hybrid_forward(self, F, x):  # type: ignore[no-untyped-def]  # noqa: N803
+    def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 - gluon's parameter name
         return self.second(F.bridge.test_sigmoid(self.first(x), a=1.5))
 
 

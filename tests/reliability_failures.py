@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +34,7 @@ def _raise_value_error(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None: 
     raise ValueError("injected failure from a Python kernel")
 
 
-def push_and_sync(push, target: mx.nd.NDArray) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def push_and_sync(push: Callable[[], object], target: mx.nd.NDArray) -> tuple[str, str]:
     """Push, then wait on ``target``; say where the error surfaced and with what message."""
     try:
         push()

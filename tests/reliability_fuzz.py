@@ -31,6 +31,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,7 @@ class Fuzzer:
             return self.vec_view(like.shape[0], prefer)
         return self.mat_view(like.shape[0], like.shape[1], prefer)
 
-    def args_views(self, count: int, make) -> list[View]:  # type: ignore[no-untyped-def]
+    def args_views(self, count: int, make: Callable[[int], View]) -> list[View]:
         """``count`` views from ``make(prefer)``, biased towards one pool array."""
         prefer = self.rng.randrange(len(self.pool.np))
         return [make(prefer) for _ in range(count)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -99,8 +101,10 @@ def dense(dtype: str) -> DifferentiableFunction:
     return differentiable(forward, backward)
 
 
-def numeric_gradient(  # type: ignore[no-untyped-def]
-    f, arrays: list[np.typing.NDArray[np.float64]], weights: np.typing.NDArray[np.float64],
+def numeric_gradient(
+    f: Callable[..., Any],
+    arrays: list[np.typing.NDArray[np.float64]],
+    weights: np.typing.NDArray[np.float64],
     eps: float = 1e-6,
 ) -> list[np.typing.NDArray[np.float64]]:
     """Central differences of sum(f(*arrays) * weights) with respect to every array."""

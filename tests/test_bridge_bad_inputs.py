@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -70,7 +72,7 @@ def test_arrays_all_on_another_cpu_device_run_there(scaled: bridge_cffi.BridgedF
     np.testing.assert_array_equal(z.asnumpy(), [4, 4, 4, 4])
 
 
-def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_library: Path) -> None:
     scale = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0])
     assert scale.arity == 3
     before = _pushed()
@@ -79,7 +81,7 @@ def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_libra
     assert _pushed() == before
 
 
-def test_const_loc_out_of_range_is_refused_when_the_arity_is_known(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_const_loc_out_of_range_is_refused_when_the_arity_is_known(c_kernel_library: Path) -> None:
     with pytest.raises(ValueError,
                        match=r"const_loc: position\(s\) \[5\] out of range .* 3 arguments"):
         bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0, 5])

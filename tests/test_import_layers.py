@@ -23,6 +23,7 @@ def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
+        check=False,
         timeout=300,
     )
 

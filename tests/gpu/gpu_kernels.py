@@ -16,13 +16,14 @@ import os
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ARCH = os.environ.get("BRIDGE_CFFI_CUDA_ARCH", "sm_90")
 
 
 @cache
-def seed_cuda(dtype: str = "float32"):  # type: ignore[no-untyped-def]
+def seed_cuda(dtype: str = "float32") -> Any:  # a tvm runtime Module
     """The seed's GPU kernel, examples/seed_example_gpu.py's own build; args (x, y, zz, scale)."""
     import runpy
 
@@ -155,7 +156,7 @@ INLINE_FUNCTIONS = [
 
 
 @cache
-def inline_module():  # type: ignore[no-untyped-def]
+def inline_module() -> Any:  # a tvm_ffi Module
     """The tvm-ffi CUDA kernels above, built once per machine (tvm-ffi caches the build)."""
     from tvm_ffi import cpp
 

@@ -101,7 +101,8 @@ class ElfTableReader:
         # on garbage before the table has been judged.
         elf = self.elf
         at = elf["e_shoff"] + n * elf["e_shentsize"]
-        return struct_parse(elf.structs.Elf_Shdr, elf.stream, at)
+        header: Container = struct_parse(elf.structs.Elf_Shdr, elf.stream, at)  # untyped
+        return header
 
     def dynamic_offset(self) -> int | None:
         """File offset of the PT_DYNAMIC segment, None if there is none."""

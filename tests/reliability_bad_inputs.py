@@ -28,7 +28,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -204,12 +204,15 @@ def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
 
 def expected_output(target: Target, args: list[Any]) -> np.typing.NDArray[np.float32]:
     if target.name == "add_into":
-        return args[0].before + args[1].before
-    with np.errstate(all="ignore"):
-        if target.name == "scaled_add":
-            return (args[0].before + args[1].before) * np.float32(float(args[3]))
-        return (args[0].before.astype(np.float64) * float(args[2])).astype(np.float32).reshape(
-            args[1].shape)
+        expected = args[0].before + args[1].before
+    else:
+        with np.errstate(all="ignore"):
+            if target.name == "scaled_add":
+                expected = (args[0].before + args[1].before) * np.float32(float(args[3]))
+            else:
+                expected = (args[0].before.astype(np.float64) * float(args[2])).astype(
+                    np.float32).reshape(args[1].shape)
+    return cast("np.typing.NDArray[np.float32]", expected)  # the pool's arrays are Any here
 
 
 def plain(value: Any) -> Any:

@@ -18,7 +18,7 @@ def scaled() -> bridge_cffi.BridgedFunction:
 
 
 def _pushed() -> int:
-    return bridge_cffi.read_counters()["ops_pushed"]
+    return int(bridge_cffi.read_counters()["ops_pushed"])
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_const_loc_naming_a_scalar_is_refused() -> None:
 def test_bad_const_loc_is_refused_at_wrap_time(const_loc: object, error: type[Exception],
                                                expected: str) -> None:
     with pytest.raises(error, match=expected):
-        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)
 
 
 def test_const_loc_in_any_order_is_accepted() -> None:
@@ -139,9 +139,9 @@ def test_unsupported_func_is_a_type_error(func: object, expected: str) -> None:
 
 def test_bad_name_and_priority_are_type_errors() -> None:
     with pytest.raises(TypeError, match="priority: expected an int"):
-        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")
     with pytest.raises(TypeError, match="name: expected a str"):
-        bridge_cffi.to_mxnet_func(scaled_add(), name=7)  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), name=7)
 
 
 def test_a_bad_call_loses_nothing_already_pushed(scaled: bridge_cffi.BridgedFunction) -> None:

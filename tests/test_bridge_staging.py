@@ -23,7 +23,7 @@ ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 
 def _staged() -> int:
-    return bridge_cffi.read_counters()["views_staged"]
+    return int(bridge_cffi.read_counters()["views_staged"])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_libr
         _vector(target)[...] = _vector(source) * 3
 
     module = _fresh_module()
-    wrappers = [
+    wrappers: list[tuple[Any, int, Callable[[Any, Any], list[Any]]]] = [
         (bridge_cffi.to_mxnet_func(module, const_loc=[0, 1]), 3, lambda x, y: [x, x, y]),
         (bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0]),
          2, lambda x, y: [x, y, 2.0]),

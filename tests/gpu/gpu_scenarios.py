@@ -280,7 +280,7 @@ def gpu_views() -> str:
 
     def staged() -> int:
         mx.nd.waitall()
-        return bridge_cffi.read_counters()["views_staged"]
+        return int(bridge_cffi.read_counters()["views_staged"])
 
     # Aligned views (64 floats = 256 bytes in): byte_offset 0, passed as they are.
     before = staged()

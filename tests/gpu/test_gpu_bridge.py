@@ -13,6 +13,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -58,7 +59,7 @@ TWO_WORKER_SCENARIOS = [
 
 
 @cache
-def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -> dict:
+def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run gpu_scenarios.py in a fresh interpreter; its per-scenario results, or why none."""
     env = {"MXNET_ENGINE_TYPE": engine}
     if workers:
@@ -70,11 +71,11 @@ def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -
     )
     for line in done.stdout.splitlines():
         if line.startswith("RESULTS "):
-            return json.loads(line[len("RESULTS "):])
+            return cast("dict[str, Any]", json.loads(line[len("RESULTS "):]))
     return {"__crash__": f"rc {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"}
 
 
-def _assert_scenario(results: dict, name: str) -> None:
+def _assert_scenario(results: dict[str, Any], name: str) -> None:
     assert "__crash__" not in results, results.get("__crash__")
     assert name in results, f"{name} did not run"
     assert results[name]["ok"], results[name]["detail"]

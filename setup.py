@@ -1,5 +1,6 @@
 """setuptools needs setup.py for what pyproject.toml cannot say: the cffi extension, the
-protocol header and the symbol table copied into the packages, and the abi3 wheel tag. Metadata is in pyproject.toml.
+protocol header and the symbol table copied into the packages, and the abi3 wheel tag.
+Metadata is in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class BuildPyWithHeader(build_py):
     """
 
     def run(self) -> None:
+        """Build the packages, then copy the header and the symbol table into them."""
         super().run()
         for source, target in (
             (HEADER, Path(self.build_lib, "bridge_cffi", "include", "bridge_cffi", "protocol.h")),
@@ -42,6 +44,7 @@ class BuildExtWithoutRunpath(build_ext):
     """
 
     def build_extensions(self) -> None:
+        """Build the extension with the -rpath arguments taken out of the link line."""
         linker = self.compiler.linker_so
         self.compiler.linker_so = [arg for arg in linker if not arg.startswith("-Wl,-rpath")]
         super().build_extensions()

@@ -28,12 +28,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
-# ruff and mypy --strict over the whole tree (pyproject.toml's [tool.ruff] and [tool.mypy]: the
-# rules, and why each exception). Both run, so one report shows every finding.
+# ruff, mypy --strict and import-linter over the whole tree (pyproject.toml's [tool.ruff],
+# [tool.mypy] and [tool.importlinter]: the rules, and why each exception). All run, so one report
+# shows every finding.
 lint: $(STAMP)
 	@status=0; \
 	$(VENV)/bin/ruff check . || status=1; \
 	$(VPY) -m mypy || status=1; \
+	$(VENV)/bin/lint-imports || status=1; \
 	exit $$status
 
 # Figures as ratios measured side by side in one run; --json also writes benchmarks/results/.

@@ -1,4 +1,4 @@
-"""Compatibility runs: MXNet 1.5.1–1.9.1 × TVM 0.25–0.27, each in a fresh virtualenv from PyPI.
+"""Compatibility runs: MXNet 1.5.1 to 1.9.1 × TVM 0.25 to 0.27, each in a fresh venv from PyPI.
 
     nox -s matrix     every cell (18, plus 3 unpinned controls); writes docs/compatibility.md
     nox -s corners    what CI runs: oldest MXNet × newest TVM, newest MXNet × oldest TVM
@@ -23,9 +23,9 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools" / "matrix"))
 
-import matrix_cells  # noqa: E402
-import packed_func_cells  # noqa: E402
-import results_table  # noqa: E402
+import matrix_cells
+import packed_func_cells
+import results_table
 
 nox.options.sessions = ["corners"]
 nox.options.reuse_existing_virtualenvs = False

@@ -1,5 +1,6 @@
 """setuptools needs setup.py for what pyproject.toml cannot say: the cffi extension, the
-protocol header and the symbol table copied into the packages, and the abi3 wheel tag. Metadata is in pyproject.toml.
+protocol header and the symbol table copied into the packages, and the abi3 wheel tag.
+Metadata is in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ class BuildPyWithHeader(build_py):
     """Install csrc/include/bridge_cffi/protocol.h as bridge_cffi/include/bridge_cffi/protocol.h,
     where bridge_cffi.get_include() finds it, and csrc/runtime/symbols.def as
     abi_checks/symbols.def, where abi_checks.requirements reads it (the source tree keeps the
-    one copy of each)."""
+    one copy of each).
+    """
 
     def run(self) -> None:
+        """Build the packages, then copy the header and the symbol table into them."""
         super().run()
         for source, target in (
             (HEADER, Path(self.build_lib, "bridge_cffi", "include", "bridge_cffi", "protocol.h")),
@@ -38,9 +41,11 @@ class BuildPyWithHeader(build_py):
 
 class BuildExtWithoutRunpath(build_ext):
     """Drop the building Python's own -rpath (pyenv and other non-system Pythons add one to
-    LDSHARED): the extension links libc only and must not carry the build host's paths."""
+    LDSHARED): the extension links libc only and must not carry the build host's paths.
+    """
 
     def build_extensions(self) -> None:
+        """Build the extension with the -rpath arguments taken out of the link line."""
         linker = self.compiler.linker_so
         self.compiler.linker_so = [arg for arg in linker if not arg.startswith("-Wl,-rpath")]
         super().build_extensions()

@@ -87,7 +87,8 @@ def collect(run_dynamic: bool = True, timeout_s: float = dynamic.DEFAULT_TIMEOUT
 
 def _try_legacy_bridge(facts: Facts) -> None:
     """Run MXTVMBridge's trial when it could apply: an importable TVM of the PackedFunc
-    generation and an MXNet exporting MXTVMBridge."""
+    generation and an MXNet exporting MXTVMBridge.
+    """
     dyn = facts.dynamic
     mxnet = facts.libraries.get("mxnet")
     if dyn is None or not dyn.tvm_version or mxnet is None or mxnet.static is None:
@@ -109,7 +110,8 @@ _OVERRIDE_VARIABLES = ("MXNET_LIBRARY_PATH", "TVM_LIBRARY_PATH")
 
 def _override_remedy(lib: LibraryFacts) -> None:
     """A copy chosen because a variable points at it, that is not a usable library of its
-    role: say so, and to unset the variable."""
+    role: say so, and to unset the variable.
+    """
     s = lib.static
     if s is None or (s.loadable and not s.required_symbols_missing):
         return

@@ -20,10 +20,13 @@ from typing import Any
 
 from abi_checks import requirements
 
+#: Fields of a /proc/self/maps line: address, perms, offset, dev, inode, pathname.
+_MAPS_FIELDS = 6
+
 _RTLD_NOLOAD = 4  # glibc's value; not exposed by ctypes
 
 
-def emit(stage: str, **data: Any) -> None:
+def emit(stage: str, **data: object) -> None:
     """Write one stage record and flush, so it survives a later crash."""
     sys.stdout.write(json.dumps({"stage": stage, **data}) + "\n")
     sys.stdout.flush()
@@ -46,8 +49,8 @@ def mapped_libraries() -> list[str]:
     paths: list[str] = []
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
         for line in maps:
-            parts = line.split(None, 5)
-            if len(parts) == 6 and ".so" in parts[5]:
+            parts = line.split(None, _MAPS_FIELDS - 1)
+            if len(parts) == _MAPS_FIELDS and ".so" in parts[5]:
                 path = parts[5].strip()
                 if path not in paths:
                     paths.append(path)
@@ -58,6 +61,7 @@ def mapped_libraries() -> list[str]:
 
 
 def stage_mxnet() -> dict[str, Any]:
+    """Import MXNet and report its version, features and what it mapped."""
     import mxnet
 
     lib = mxnet.base._LIB
@@ -171,7 +175,7 @@ def stage_view_identity() -> dict[str, Any]:
     """DESIGN §3: the first word at an NDArrayHandle identifies the storage chunk."""
     import mxnet
 
-    def chunk(a: Any) -> int:
+    def chunk(a: Any) -> int:  # noqa: ANN401 - an mx.nd.NDArray (MXNet ships no types)
         return ctypes.cast(a.handle, ctypes.POINTER(ctypes.c_void_p))[0] or 0
 
     x = mxnet.nd.arange(24).reshape((4, 6))
@@ -212,12 +216,14 @@ def stage_throw_symbol() -> dict[str, Any]:
 
 
 def stage_tvm_ffi() -> dict[str, Any]:
+    """Import tvm_ffi and report its version and what it mapped."""
     import tvm_ffi
 
     return {"version": getattr(tvm_ffi, "__version__", None), "mapped": mapped_libraries()}
 
 
 def stage_tvm() -> dict[str, Any]:
+    """Import TVM and report its version and what it mapped."""
     import tvm
 
     return {"version": getattr(tvm, "__version__", None), "mapped": mapped_libraries()}
@@ -228,7 +234,8 @@ def stage_tvm() -> dict[str, Any]:
 
 def bridge_extension_files() -> tuple[str | None, list[str]]:
     """bridge_cffi's package directory and its compiled extension files, found without
-    importing it: (None, []) when bridge_cffi is not installed in this Python."""
+    importing it: (None, []) when bridge_cffi is not installed in this Python.
+    """
     try:
         spec = importlib.util.find_spec("bridge_cffi")
     except (ImportError, ValueError):
@@ -272,7 +279,9 @@ def stage_bridge() -> dict[str, Any]:
     for name in ("run_context_layout", "view_identity"):
         func = getattr(selftests, name, None)
         if func is None:
-            result[name] = {"ok": None, "detail": f"bridge_cffi.mxnet.selftests.{name} not available"}
+            result[name] = {
+                "ok": None, "detail": f"bridge_cffi.mxnet.selftests.{name} not available"
+            }
             continue
         try:
             ok, detail = func()
@@ -281,7 +290,9 @@ def stage_bridge() -> dict[str, Any]:
             result[name] = {"ok": False, "detail": f"raised {type(exc).__name__}: {exc}"}
     gpu = getattr(selftests, "gpu_stream_layout", None)
     if gpu is None:
-        result["gpu"] = {"status": "not run", "detail": "bridge_cffi.mxnet.selftests has no GPU test"}
+        result["gpu"] = {
+            "status": "not run", "detail": "bridge_cffi.mxnet.selftests has no GPU test"
+        }
     else:
         try:
             status, detail = gpu(0)

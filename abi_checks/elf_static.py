@@ -59,7 +59,7 @@ def read_elf(path: str) -> ElfInfo:
     try:
         with open(path, "rb") as stream:
             if stream.read(4) != _ELF_MAGIC:
-                raise ElfReadError(f"{path}: not an ELF file")
+                raise ElfReadError(f"{path}: not an ELF file")  # noqa: TRY301 - re-raised below as is
             stream.seek(0)
             info = _read_stream(path, stream)
     except ElfReadError:
@@ -74,7 +74,8 @@ def read_elf(path: str) -> ElfInfo:
 
 def _read_stream(path: str, stream: BinaryIO) -> ElfInfo:
     """Read every fact ElfInfo holds: from the sections, or from the program headers when the
-    section header table is unusable."""
+    section header table is unusable.
+    """
     reader = ElfTableReader(stream)
     problem = reader.section_problem()
     if problem is None:
@@ -85,8 +86,10 @@ def _read_stream(path: str, stream: BinaryIO) -> ElfInfo:
                 raise
             problem = f"reading the sections failed ({exc})"
     notes = [
-        f"section header table unusable ({problem}): read the program headers (the "
-        "PT_DYNAMIC segment) instead, as the system loader does"
+        (
+            f"section header table unusable ({problem}): read the program headers (the "
+            "PT_DYNAMIC segment) instead, as the system loader does"
+        )
     ]
     tables = reader.from_dynamic_segment(notes)
     notes.append("compiler unknown: the .comment section needs the section header table")

@@ -20,6 +20,9 @@ from elftools.elf.sections import SymbolTableSection
 
 from abi_checks.elf_info import UndefinedSymbol
 
+#: pyelftools' elfclass of a 64-bit ELF file (32 for ELFCLASS32).
+_ELFCLASS64_BITS = 64
+
 # Symbol binding / visibility / section index values from the ELF specification.
 _STB_GLOBAL, _STB_WEAK, _STB_GNU_UNIQUE = 1, 2, 10
 _STV_DEFAULT, _STV_PROTECTED = 0, 3
@@ -129,7 +132,7 @@ def _dynamic_symbols(
     # Elf64_Sym: st_name (I), st_info, st_other (B), st_shndx (H), st_value, st_size (Q);
     # Elf32_Sym: st_name, st_value, st_size (I), st_info, st_other (B), st_shndx (H).
     end = "<" if little_endian else ">"
-    if symbols.elffile.elfclass == 64:
+    if symbols.elffile.elfclass == _ELFCLASS64_BITS:
         fmt, name_i, info_i, other_i, shndx_i = end + "IBBHQQ", 0, 1, 2, 3
     else:
         fmt, name_i, info_i, other_i, shndx_i = end + "IIIBBH", 0, 3, 4, 5

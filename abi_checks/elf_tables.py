@@ -101,7 +101,8 @@ class ElfTableReader:
         # on garbage before the table has been judged.
         elf = self.elf
         at = elf["e_shoff"] + n * elf["e_shentsize"]
-        return struct_parse(elf.structs.Elf_Shdr, elf.stream, at)
+        header: Container = struct_parse(elf.structs.Elf_Shdr, elf.stream, at)  # untyped
+        return header
 
     def dynamic_offset(self) -> int | None:
         """File offset of the PT_DYNAMIC segment, None if there is none."""
@@ -187,7 +188,8 @@ class ElfTableReader:
 
     def from_dynamic_segment(self, notes: list[str]) -> DynamicTables:
         """The tables the dynamic tags point at; the section header table is hidden first.
-        Version tables that cannot be read leave the versions unknown, with a note."""
+        Version tables that cannot be read leave the versions unknown, with a note.
+        """
         self.elf.sections_hidden = True
         segment = next(self.elf.iter_segments("PT_DYNAMIC"), None)
         if not isinstance(segment, DynamicSegment):
@@ -242,7 +244,8 @@ class ElfTableReader:
         """The section header a linker would write for the table `tag` points at.
 
         `size` bytes must lie inside the file (0 for the version tables, whose size no tag
-        gives: pyelftools walks them by `count`, sh_info, and each entry's next-offset)."""
+        gives: pyelftools walks them by `count`, sh_info, and each entry's next-offset).
+        """
         address, offset = segment.get_table_offset(tag)
         if offset is None:
             raise ELFError(f"{tag} ({address}) is not inside any PT_LOAD segment")

@@ -7,7 +7,10 @@ documented in SCHEMA.md, so renaming a field is a schema change.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass
@@ -160,6 +163,6 @@ class Facts:
         return library.static.tvm_generation if library and library.static else None
 
 
-def to_jsonable(obj: Any) -> Any:
+def to_jsonable(obj: DataclassInstance) -> dict[str, Any]:
     """Dataclasses to plain dicts (JSON-ready)."""
     return asdict(obj)

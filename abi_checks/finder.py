@@ -62,7 +62,7 @@ def package_version(distributions: tuple[str, ...]) -> str | None:
     for name in distributions:
         try:
             return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
+        except importlib.metadata.PackageNotFoundError:  # noqa: PERF203 - a miss is the usual case
             continue
     return None
 
@@ -165,13 +165,13 @@ def find_bridge_extension() -> list[LibraryCopy]:
     paths = sorted(glob.glob(os.path.join(pkg, "_native*.so")))
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     loadable = [p for p in paths if any(p.endswith("_native" + s) for s in suffixes)]
-    copies = _merge([(p, "package") for p in paths], loadable[0] if loadable else None)
-    return copies
+    return _merge([(p, "package") for p in paths], loadable[0] if loadable else None)
 
 
 def mark_mapped(copies: list[LibraryCopy], mapped: list[str], filename: str) -> list[LibraryCopy]:
     """Flag the copies a child mapped (matched by inode, so symlinks count as their target);
-    add mapped files named `filename` that no search found."""
+    add mapped files named `filename` that no search found.
+    """
     keys: dict[tuple[int, int], str] = {}
     for path in mapped:
         try:

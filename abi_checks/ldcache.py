@@ -65,7 +65,7 @@ def ld_library_path() -> list[str]:
     value = os.environ.get("LD_LIBRARY_PATH", "")
     if not value:
         return []
-    return [p if p else "." for p in value.replace(";", ":").split(":")]
+    return [p or "." for p in value.replace(";", ":").split(":")]
 
 
 def system_library(soname: str) -> str | None:

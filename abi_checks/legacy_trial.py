@@ -41,7 +41,8 @@ def _target() -> str:
 
 def run_trial(timeout_s: float = TIMEOUT_S) -> str:
     """What MXTVMBridge does with this MXNet and TVM: ``right answers``, ``wrong answers``,
-    ``crashes (signal N, NAME)``, ``timed out`` or ``fails: <the last line of the error>``."""
+    ``crashes (signal N, NAME)``, ``timed out`` or ``fails: <the last line of the error>``.
+    """
     try:
         done = subprocess.run(
             [sys.executable, "-c", _SCRIPT.format(target=_target())],

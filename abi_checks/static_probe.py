@@ -88,11 +88,11 @@ def _remedies(check: LoadCheck, tvm_version: str | None) -> tuple[list[str], lis
             f"install the package that provides {dep.soname} or add its directory to "
             "LD_LIBRARY_PATH"
         )
-    for miss in check.missing_versions:
-        problems.append(
-            f"{miss.needed_by} needs {miss.version} from {miss.soname}, but {miss.provider} "
-            "does not define it"
-        )
+    problems.extend(
+        f"{miss.needed_by} needs {miss.version} from {miss.soname}, but {miss.provider} "
+        "does not define it"
+        for miss in check.missing_versions
+    )
     if check.missing_versions:
         remedies.append(
             "the C/C++ runtime found is older than the library was built for: put a newer "
@@ -141,7 +141,8 @@ def tvm_ffi_pin_remedy(tvm_version: str | None) -> str:
 
 def wheel_context(path: str, role: str) -> tuple[dict[str, str], str | None]:
     """For a TVM library inside a site-packages `tvm/lib`: the sibling apache-tvm-ffi's
-    libtvm_ffi.so (which `import tvm` loads first) and the installed apache-tvm version."""
+    libtvm_ffi.so (which `import tvm` loads first) and the installed apache-tvm version.
+    """
     if role not in ("tvm_runtime", "tvm_compiler", "tvm"):
         return {}, None
     lib_dir = os.path.dirname(os.path.abspath(path))

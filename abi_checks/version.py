@@ -1,5 +1,6 @@
 """The probe's version: the bridge_cffi distribution's, read without importing bridge_cffi
-(whose extension the probe must be able to judge even when it cannot load)."""
+(whose extension the probe must be able to judge even when it cannot load).
+"""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from benchmarks.timing import interleaved_samples, medians, spread
 
@@ -58,7 +59,7 @@ def gpu_name() -> str:
     return name.value.decode()
 
 
-def make_paths(module, n: int) -> dict[str, Callable[[int], float]]:  # type: ignore[no-untyped-def]
+def make_paths(module: Any, n: int) -> dict[str, Callable[[int], float]]:
     """Per path, a function of a call count returning microseconds per call."""
     import mxnet as mx
     import numpy as np
@@ -129,14 +130,19 @@ def make_paths(module, n: int) -> dict[str, Callable[[int], float]]:  # type: ig
 SAMPLES: dict[str, dict[str, list[float]]] = {}
 
 
-def measure(  # type: ignore[no-untyped-def]
-    module, n: int, counts: dict[str, int], rounds: int
+def _path_measure(path: Callable[[int], float], count: int) -> Callable[[], float]:
+    """One round's measure of ``path``: ``path(count)``."""
+    return lambda: path(count)
+
+
+def measure(
+    module: Any, n: int, counts: dict[str, int], rounds: int
 ) -> dict[str, float]:
     """Medians of interleaved rounds, microseconds per call, for the paths in ``counts``."""
     paths = make_paths(module, n)
     section = "n=2^26" if n == BIG else f"n={n}"
     samples = interleaved_samples(
-        {name: (lambda name=name: paths[name](counts[name])) for name in counts}, rounds
+        {name: _path_measure(paths[name], counts[name]) for name in counts}, rounds
     )
     SAMPLES[section] = samples
     return medians(samples)

@@ -108,6 +108,12 @@ class TwoLayers(gluon.HybridBlock):  # type: ignore[misc]
         return self.second(h)
 
 
+
+def _block_route(block: Any, data: Any, calls: int) -> Callable[[], float]:
+    """One round's measure of ``block(data)``: microseconds per call over ``calls`` calls."""
+    return lambda: per_call_us(lambda: block(data), calls)
+
+
 def hybridized_blocks(batches: tuple[int, ...], calls: int, rounds: int) -> dict[str, list[float]]:
     """Per-forward samples (us) of the hybridized block, bridged and native, per batch size."""
     bridge_cffi.register_op("bench_sigmoid", tvm.script.from_source(SIGMOID))
@@ -131,7 +137,5 @@ def hybridized_blocks(batches: tuple[int, ...], calls: int, rounds: int) -> dict
             blocks[True](data).asnumpy(), blocks[False](data).asnumpy(), rtol=1e-5, atol=1e-6
         )
         for label, block in (("native", blocks[False]), ("bridged", blocks[True])):
-            routes[f"batch{batch}_{label}"] = (
-                lambda block=block, data=data: per_call_us(lambda: block(data), calls)
-            )
+            routes[f"batch{batch}_{label}"] = _block_route(block, data, calls)
     return interleaved_samples(routes, rounds)

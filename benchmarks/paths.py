@@ -12,11 +12,11 @@ import mxnet as mx
 import numpy as np
 import tvm
 import tvm_ffi
-from bridge_cffi.native import lib
 
 import bridge_cffi
 import diagnostics
 from bridge_cffi.mxnet.packing import pack_arguments
+from bridge_cffi.native import lib
 
 SCALE = 2.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -43,7 +43,7 @@ _NEEDS_MXNET = {
 _SUBPACKAGES = ("direct", "errors", "facts", "mxnet", "native", "producers", "unbuilt_tvm")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562: lazy public names of every type
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
     elif name in _NEEDS_MXNET:
@@ -60,8 +60,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "__version__",
-    "get_include",
     "BridgeEngineError",
     "BridgeError",
     "BridgeKernelError",
@@ -71,13 +69,15 @@ __all__ = [
     "BridgedFunction",
     "DirectFunction",
     "Kernel",
+    "RegisteredOp",
+    "__version__",
     "differentiable",
     "direct",
+    "get_include",
     "load_c_kernel",
     "read_counters",
     "register_op",
-    "RegisteredOp",
-    "wait_until_released",
     "synchronize",
     "to_mxnet_func",
+    "wait_until_released",
 ]

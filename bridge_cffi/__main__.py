@@ -20,7 +20,7 @@ def main() -> int:
     sys.stdout.write(f"bridge_cffi {__version__} (python -m abi_checks for the full report)\n")
     sys.stdout.flush()
     done = subprocess.run(
-        [sys.executable, "-m", "abi_checks", "--json"], capture_output=True, text=True
+        [sys.executable, "-m", "abi_checks", "--json"], capture_output=True, text=True, check=False
     )
     try:
         report = json.loads(done.stdout)

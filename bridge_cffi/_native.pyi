@@ -74,6 +74,11 @@ class _Lib:
     """``lib``: the functions, macros and enumerators of the cdef."""
 
     # Integer macros (#define).
+    DLPACK_MAJOR_VERSION: Final[int]
+    DLPACK_MINOR_VERSION: Final[int]
+    DLPACK_FLAG_BITMASK_READ_ONLY: Final[int]
+    DLPACK_FLAG_BITMASK_IS_COPIED: Final[int]
+    DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED: Final[int]
     BRIDGE_ABI_MAJOR: Final[int]
     BRIDGE_ABI_MINOR: Final[int]
     BRIDGE_ERROR_CAPACITY: Final[int]
@@ -195,7 +200,7 @@ class _Lib:
     def bridge_tvm_legacy_bind(self, library_path: bytes | CData, error: bytes | CData) -> int: ...
     def bridge_tvm_legacy_kernel_new(
         self,
-        source: CData,
+        source: CData | bytes,  # a handle, or a file's path (cffi passes bytes as void*)
         source_kind: int,
         function_name: bytes | CData,
         name: bytes | CData,

@@ -1,9 +1,9 @@
 """The direct consumer: call any protocol kernel now, on DLPack arrays, without MXNet's engine.
 
 A second consumer of ``protocol.h`` beside the engine one: the same kernels (whatever
-``to_mxnet_func`` accepts, through :func:`bridge_cffi.producers.kernel.make_kernel`) run synchronously
-on the calling thread through ``bridge_direct_call`` (csrc/consumers/direct.c), on anything
-exporting DLPack: numpy arrays, ``tvm_ffi`` tensors, MXNet NDArrays (exported with
+``to_mxnet_func`` accepts, through :func:`bridge_cffi.producers.kernel.make_kernel`) run
+synchronously on the calling thread through ``bridge_direct_call`` (csrc/consumers/direct.c), on
+anything exporting DLPack: numpy arrays, ``tvm_ffi`` tensors, MXNet NDArrays (exported with
 ``to_dlpack_for_read`` / ``to_dlpack_for_write``, which wait for pending writes / all pending
 operations on the array first). Python only packs the arguments; the checks and the call are
 C's.
@@ -15,10 +15,10 @@ import ctypes
 import logging
 import numbers
 from collections.abc import Iterable
-from typing import Any
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError, check, new_error_buffer
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.foreign_types import KernelSource
+from bridge_cffi.native import CData, ffi, lib
 from bridge_cffi.producers.kernel import Kernel, make_kernel
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,10 @@ class _Taken:
     """DLPack tensors taken from capsules for one call; their deleters run on close()."""
 
     def __init__(self) -> None:
-        self.managed: list[Any] = []  # cffi DLManagedTensor* / DLManagedTensorVersioned*
-        self.sources: list[Any] = []  # the exporting objects, alive until the deleters ran
+        self.managed: list[CData] = []  # DLManagedTensor* / DLManagedTensorVersioned*
+        self.sources: list[object] = []  # the exporting objects, alive until the deleters ran
 
-    def take(self, source: Any, capsule: Any, position: int, written: bool) -> Any:
+    def take(self, source: object, capsule: object, position: int, written: bool) -> CData:
         """The ``DLTensor*`` of ``capsule`` (exported by ``source``), now owned by this call."""
         if _capsule_is_valid(capsule, _DLTENSOR):
             managed = ffi.cast("DLManagedTensor*", _capsule_pointer(capsule, _DLTENSOR))
@@ -74,7 +74,7 @@ class _Taken:
             )
         return ffi.addressof(managed.dl_tensor)
 
-    def _keep(self, source: Any, managed: Any) -> None:
+    def _keep(self, source: object, managed: CData) -> None:
         self.managed.append(managed)
         self.sources.append(source)
 
@@ -87,7 +87,7 @@ class _Taken:
         self.sources.clear()
 
 
-def _export(value: Any, position: int, written: bool) -> Any:
+def _export(value: object, position: int, written: bool) -> object:
     """A DLPack capsule for the array ``value``, or raise naming the argument."""
     flags = getattr(value, "flags", None)
     if written and flags is not None and getattr(flags, "writeable", True) is False:
@@ -102,19 +102,20 @@ def _export(value: Any, position: int, written: bool) -> Any:
         exporter = getattr(value, "to_dlpack_for_write" if written else "to_dlpack_for_read")
     try:
         return exporter()
-    except Exception as failure:  # noqa: BLE001 - a producer refusing: say which argument
+    except Exception as failure:
         raise BridgeTypeError(
             f"argument #{position}: {type(value).__name__} refused to export DLPack: {failure}"
         ) from failure
 
 
-def _is_array(value: Any) -> bool:
+def _is_array(value: object) -> bool:
     return hasattr(value, "__dlpack__") or hasattr(value, "to_dlpack_for_read")
 
 
 class DirectFunction:
     """A protocol kernel called synchronously on DLPack arrays: ``f(*args)`` returns once the
-    kernel returned, its writes visible in the arrays passed; a kernel error raises there."""
+    kernel returned, its writes visible in the arrays passed; a kernel error raises there.
+    """
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str) -> None:
         self.kernel = kernel
@@ -124,19 +125,19 @@ class DirectFunction:
         self.arity: int | None = (
             kernel.arity if signature is None else len(signature.parameters)
         )
-        self._written: dict[int, Any] = {}
+        self._written: dict[int, CData] = {}
 
     def __repr__(self) -> str:
         return f"<DirectFunction {self.name} const_loc={sorted(self.const_loc)}>"
 
-    def _written_flags(self, count: int) -> Any:
+    def _written_flags(self, count: int) -> CData:
         flags = self._written.get(count)
         if flags is None:
             flags = ffi.new("uint8_t[]", [i not in self.const_loc for i in range(count)] or 1)
             self._written[count] = flags
         return flags
 
-    def __call__(self, *args: Any) -> None:
+    def __call__(self, *args: object) -> None:
         """Run the kernel on ``args`` (arrays, int, float, bool) and return when it is done."""
         count = len(args)
         if self.arity is not None and count != self.arity:
@@ -178,7 +179,7 @@ class DirectFunction:
 
 
 def direct(
-    func: Any, const_loc: Iterable[int] | None = None, *, name: str | None = None
+    func: KernelSource, const_loc: Iterable[int] | None = None, *, name: str | None = None
 ) -> DirectFunction:
     """Wrap ``func`` (anything ``to_mxnet_func`` accepts once built: a TVM runtime Module, a
     ``tvm_ffi.Function``, a protocol kernel, an exported library's path, a Python callable) for

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from bridge_cffi.native import ffi, lib
+from typing import TYPE_CHECKING
 
-try:
-    from mxnet.base import MXNetError as _EngineErrorBase
-except Exception:  # noqa: BLE001 - MXNet absent or broken: nothing can raise engine errors yet
+from bridge_cffi.native import CData, ffi, lib
 
-    class _EngineErrorBase(RuntimeError):  # type: ignore[no-redef]
-        """Stands in for mxnet.base.MXNetError while MXNet cannot be imported."""
+if TYPE_CHECKING:
+    # MXNet ships no types (its MXNetError would be Any, and a class cannot derive from Any to
+    # mypy); mxnet.base.MXNetError is a RuntimeError.
+    _EngineBaseError = RuntimeError
+else:
+    try:
+        from mxnet.base import MXNetError as _EngineBaseError
+    except Exception:  # noqa: BLE001 - MXNet absent or broken: nothing can raise engine errors yet
+
+        class _EngineBaseError(RuntimeError):
+            """Stands in for mxnet.base.MXNetError while MXNet cannot be imported."""
 
 
 class BridgeError(Exception):
@@ -28,7 +35,7 @@ class BridgeValueError(BridgeError, ValueError):
     """An argument has a wrong value (aliasing the bridge cannot resolve, devices, arity)."""
 
 
-class BridgeEngineError(BridgeError, _EngineErrorBase):
+class BridgeEngineError(BridgeError, _EngineBaseError):
     """MXNet reported an error, or a bridged function failed on the engine."""
 
 
@@ -58,14 +65,12 @@ def error_class(code: int) -> type[BridgeError]:
     return _BY_CODE.get(code, BridgeError)
 
 
-def new_error_buffer():  # type: ignore[no-untyped-def]  # cffi cdata has no static type
+def new_error_buffer() -> CData:
     """A fresh BRIDGE_ERROR_CAPACITY-byte message buffer for one C call."""
     return ffi.new("char[]", lib.BRIDGE_ERROR_CAPACITY)
 
 
-def check(  # type: ignore[no-untyped-def]
-    code: int, error_buffer, context: str = "", remedy: str = ""
-) -> None:
+def check(code: int, error_buffer: CData, context: str = "", remedy: str = "") -> None:
     """Raise the exception matching a non-zero C return code, with the C message.
 
     ``context`` goes before the message (what was being done), followed by ": "; ``remedy``

@@ -23,7 +23,9 @@ STRICT_C_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-fexceptions", "-f
 # through the #include below, which this list does not weaken for them.
 CFFI_WRAPPER_RELAXED = ["-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 
-_CDEF_SECTION = re.compile(r"/\* BRIDGE_CDEF_BEGIN \w+ \*/(.*?)/\* BRIDGE_CDEF_END \w+ \*/", re.S)
+_CDEF_SECTION = re.compile(
+    r"/\* BRIDGE_CDEF_BEGIN \w+ \*/(.*?)/\* BRIDGE_CDEF_END \w+ \*/", re.DOTALL
+)
 
 
 def read_cdef() -> str:

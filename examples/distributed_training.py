@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ps_launch import LoopbackJob
 
 WORKER = Path(__file__).resolve().with_name("distributed_worker.py")

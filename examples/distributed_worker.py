@@ -25,9 +25,9 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
-from training_step import ACTIVATIONS, BridgedAdam, BridgedSwish, make_data, make_model
 
 import bridge_cffi
+from training_step import ACTIVATIONS, BridgedAdam, BridgedSwish, make_data, make_model
 
 
 class ShardedSteps:

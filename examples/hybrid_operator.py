@@ -17,7 +17,7 @@ import argparse
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def swish_backward(x: T.handle, beta: T.float32, dy: T.handle, dx: T.handle):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def register_swish() -> Any:
     """Register ``swish`` once per process (its name is global to MXNet)."""
     pair = bridge_cffi.differentiable(

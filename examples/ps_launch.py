@@ -16,6 +16,7 @@ Pure Python with no MXNet import, so the launching process has no engine threads
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -115,10 +116,8 @@ class LoopbackJob:
         """Kill every role still running, with its process group; safe to call twice."""
         for process in self.processes.values():
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for process in self.processes.values():
             process.wait()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import mxnet as mx
@@ -68,7 +68,7 @@ def adam_source(ndim: int) -> str:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def adam_kernel(ndim: int) -> bridge_cffi.BridgedFunction:
     """The fused Adam update for ``ndim``-D arrays, wrapped for MXNet's engine (built once)."""
     return bridge_cffi.to_mxnet_func(tvm.script.from_source(adam_source(ndim)),

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import mxnet
 import pytest
+
 # The deadlock watchdog (pyproject.toml's `timeout`): imported here so that an environment
 # without it fails at collection instead of running every test with no timeout.
 import pytest_timeout  # noqa: F401
+from packaging.version import Version
 
 import bridge_cffi
-from packaging.version import Version
 
 MXNET_VERSION = Version(mxnet.__version__)
 
@@ -79,7 +82,7 @@ def pytest_collection_modifyitems(
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if (STRICT or GPU_STRICT) and report.skipped and not hasattr(report, "wasxfail"):

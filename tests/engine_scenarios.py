@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-import tvm_ffi  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
+import mxnet as mx
+import numpy as np
+import tvm_ffi
+from mxnet.base import MXNetError
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, scaled_add  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, scaled_add
 
 
 def _failing(a: tvm_ffi.Tensor, out: tvm_ffi.Tensor) -> None:  # noqa: ARG001 - a kernel's signature

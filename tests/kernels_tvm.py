@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import tvm
 from tvm import te
 
 
-@lru_cache(maxsize=None)
+@cache
 def scaled_add() -> tvm.runtime.Module:
     """The seed: z = (x + y) * s over float32 vectors of any length; args (x, y, z, s)."""
     n = te.var("n")
@@ -20,7 +20,7 @@ def scaled_add() -> tvm.runtime.Module:
     return tvm.build(te.create_prim_func([x, y, z, s]), target="llvm")
 
 
-@lru_cache(maxsize=None)
+@cache
 def add_scalar(dtype: str) -> tvm.runtime.Module:
     """out = a + k for 1-D ``dtype`` arrays (views accepted) and an int64 k; args (a, out, k)."""
     source = f"""
@@ -35,7 +35,7 @@ def main(a: T.handle, out: T.handle, k: T.int64):
     return tvm.build(tvm.script.from_source(source), target="llvm")
 
 
-@lru_cache(maxsize=None)
+@cache
 def scalars_to_array() -> tvm.runtime.Module:
     """out = [i, f, b] as float64 from an int64, a float64 and a bool; args (out, i, f, b)."""
     i = te.var("i", dtype="int64")
@@ -63,7 +63,7 @@ def main(a: T.handle, out: T.handle, s: T.float32):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def scale_2d() -> tvm.runtime.Module:
     """out = a * s for 2-D float32 arrays of any shape, views accepted; args (a, out, s)."""
     return tvm.build(tvm.script.from_source(_SCALE_2D_SOURCE), target="llvm")
@@ -83,13 +83,13 @@ def main(a: T.handle, b: T.handle, out: T.handle):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def add_into() -> tvm.runtime.Module:
     """out = a + b over float32 vectors, views at any offset accepted; args (a, b, out)."""
     return tvm.build(tvm.script.from_source(_ADD_INTO_SOURCE), target="llvm")
 
 
-@lru_cache(maxsize=None)
+@cache
 def add_into_aligned_only() -> tvm.runtime.Module:
     """out = a + b with TVM's default buffers, which require byte_offset == 0."""
     n = te.var("n")
@@ -117,13 +117,13 @@ def default_add_prim_func(dtype: str = "float32") -> tvm.tirx.PrimFunc:
     return te.create_prim_func([a, b, out])
 
 
-@lru_cache(maxsize=None)
+@cache
 def add_into_default(dtype: str) -> tvm.runtime.Module:
     """default_add_prim_func built: the README's own kind of kernel, needs byte_offset 0."""
     return tvm.build(default_add_prim_func(dtype), target="llvm")
 
 
-@lru_cache(maxsize=None)
+@cache
 def bool_to_float() -> tvm.runtime.Module:
     """out = 1.0 where mask else 0.0; args (mask: bool, out: float32)."""
     n = te.var("n")

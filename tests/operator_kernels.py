@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import runpy
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import tvm
-from conftest import REPO
-from test_autograd_bridged import TANH_SCALE, TANH_SCALE_BACKWARD
 
 import bridge_cffi
+from conftest import REPO
+from test_autograd_bridged import TANH_SCALE, TANH_SCALE_BACKWARD
 
 # y = sigmoid(a * x) over 2-D float32; the backward uses the saved output y.
 SIGMOID_2D = """
@@ -43,13 +43,13 @@ scaled_add_prim_func = runpy.run_path(str(REPO / "examples" / "seed_example.py")
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def scaled_add_op() -> Any:
     """``test_scaled_add(x, y, scale=...)``: no gradient, shapes from the PrimFunc."""
     return bridge_cffi.register_op("test_scaled_add", scaled_add_prim_func())
 
 
-@lru_cache(maxsize=None)
+@cache
 def sigmoid_op() -> Any:
     """``test_sigmoid(x, a=...)`` with a gradient that reads its saved output."""
     pair = bridge_cffi.differentiable(
@@ -60,7 +60,7 @@ def sigmoid_op() -> Any:
     return bridge_cffi.register_op("test_sigmoid", pair)
 
 
-@lru_cache(maxsize=None)
+@cache
 def tanh_scale_op() -> Any:
     """``test_tanh_scale(x, w)`` with gradients for both inputs."""
     pair = bridge_cffi.differentiable(
@@ -69,7 +69,7 @@ def tanh_scale_op() -> Any:
     return bridge_cffi.register_op("test_tanh_scale", pair)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_scaled_add_op(name: str = "test_compiled_scaled_add", lie: bool = False) -> Any:
     """The seed's compiled module as an operator, shapes from a Python rule; ``lie`` makes the
     rule give the output a wrong length, so the kernel itself refuses the call.

@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet import gluon  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
-from operator_kernels import (  # noqa: E402
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+from mxnet.base import MXNetError
+
+import bridge_cffi
+from operator_kernels import (
     compiled_scaled_add_op,
     scaled_add_op,
     sigmoid_op,
     tanh_scale_op,
 )
-
-import bridge_cffi  # noqa: E402
 
 
 class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]
@@ -35,7 +36,7 @@ class SigmoidNet(gluon.HybridBlock):  # type: ignore[misc]
             self.first = gluon.nn.Dense(6, in_units=4)
             self.second = gluon.nn.Dense(3, in_units=6)
 
-    def hybrid_forward(self, F, x):  # type: ignore[no-untyped-def]  # noqa: N803
+    def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 - gluon's parameter name
         return self.second(F.bridge.test_sigmoid(self.first(x), a=1.5))
 
 

@@ -28,18 +28,18 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
+import mxnet as mx
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mxnet.base import MXNetError
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, scaled_add  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, scaled_add
 
 DTYPES = ["float32"] * 5 + ["float64", "float16", "int32", "int64", "int8", "uint8", "bool"]
 SHAPES = [(4,)] * 4 + [(5,), (2, 2), (1,), (0,), (3, 4)]
@@ -204,12 +204,15 @@ def kernel_accepts(target: Target, args: list[Any]) -> bool | str:
 
 def expected_output(target: Target, args: list[Any]) -> np.typing.NDArray[np.float32]:
     if target.name == "add_into":
-        return args[0].before + args[1].before
-    with np.errstate(all="ignore"):
-        if target.name == "scaled_add":
-            return (args[0].before + args[1].before) * np.float32(float(args[3]))
-        return (args[0].before.astype(np.float64) * float(args[2])).astype(np.float32).reshape(
-            args[1].shape)
+        expected = args[0].before + args[1].before
+    else:
+        with np.errstate(all="ignore"):
+            if target.name == "scaled_add":
+                expected = (args[0].before + args[1].before) * np.float32(float(args[3]))
+            else:
+                expected = (args[0].before.astype(np.float64) * float(args[2])).astype(
+                    np.float32).reshape(args[1].shape)
+    return cast("np.typing.NDArray[np.float32]", expected)  # the pool's arrays are Any here
 
 
 def plain(value: Any) -> Any:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-import tvm_ffi  # noqa: E402
+import mxnet as mx
+import numpy as np
+import tvm_ffi
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into  # noqa: E402
-from reliability_kernels import axpy  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into
+from reliability_kernels import axpy
 
 N = 64
 F32 = np.float32

@@ -14,17 +14,18 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-import tvm_ffi  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
+import mxnet as mx
+import numpy as np
+import tvm_ffi
+from mxnet.base import MXNetError
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into
 
 RECORDED = os.environ.get("BRIDGE_CFFI_ERROR_MODE") == "recorded"
 
@@ -33,7 +34,7 @@ def _raise_value_error(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None: 
     raise ValueError("injected failure from a Python kernel")
 
 
-def push_and_sync(push, target: mx.nd.NDArray) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def push_and_sync(push: Callable[[], object], target: mx.nd.NDArray) -> tuple[str, str]:
     """Push, then wait on ``target``; say where the error surfaced and with what message."""
     try:
         push()

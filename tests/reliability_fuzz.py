@@ -31,17 +31,18 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+import mxnet as mx
+import numpy as np
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, add_scalar, scale_2d, scaled_add  # noqa: E402
-from reliability_kernels import axpy, sum_diff  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, add_scalar, scale_2d, scaled_add
+from reliability_kernels import axpy, sum_diff
 
 LIMIT = 1024.0
 MODULUS = 61
@@ -194,7 +195,7 @@ class Fuzzer:
             return self.vec_view(like.shape[0], prefer)
         return self.mat_view(like.shape[0], like.shape[1], prefer)
 
-    def args_views(self, count: int, make) -> list[View]:  # type: ignore[no-untyped-def]
+    def args_views(self, count: int, make: Callable[[int], View]) -> list[View]:
         """``count`` views from ``make(prefer)``, biased towards one pool array."""
         prefer = self.rng.randrange(len(self.pool.np))
         return [make(prefer) for _ in range(count)]

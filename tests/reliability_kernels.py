@@ -5,7 +5,7 @@ Each accepts views at any offset (offset_factor=1). Built once per process with 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import tvm
 
@@ -33,13 +33,13 @@ def main(y: T.handle, x: T.handle, alpha: T.float32):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def sum_diff() -> tvm.runtime.Module:
     """Two outputs: o1 = a + b, o2 = a - b over 1-D float32; args (a, b, o1, o2)."""
     return tvm.build(tvm.script.from_source(_SUM_DIFF_SOURCE), target="llvm")
 
 
-@lru_cache(maxsize=None)
+@cache
 def axpy() -> tvm.runtime.Module:
     """In place: y += alpha * x over 1-D float32; y is read and written; args (y, x, alpha)."""
     return tvm.build(tvm.script.from_source(_AXPY_SOURCE), target="llvm")

@@ -15,16 +15,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+import mxnet as mx
+import numpy as np
 
-import bridge_cffi  # noqa: E402
-from kernels_tvm import add_into, scaled_add  # noqa: E402
-from reliability_kernels import axpy  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into, scaled_add
+from reliability_kernels import axpy
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -34,7 +35,9 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * PAGE
 
 
-def make_calls(c_kernel: str | None):  # type: ignore[no-untyped-def]
+def make_calls(
+    c_kernel: str | None,
+) -> tuple[list[Callable[[], object]], tuple[mx.nd.NDArray, mx.nd.NDArray]]:
     """The calls to repeat: three producers, whole arrays, views, shared variables, scalars."""
     add = bridge_cffi.to_mxnet_func(add_into(), const_loc=[0, 1])
     scaled = bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
@@ -42,7 +45,7 @@ def make_calls(c_kernel: str | None):  # type: ignore[no-untyped-def]
     x = mx.nd.array(np.arange(64, dtype="float32"))
     y = mx.nd.zeros((64,))
     x_low, x_high = x[0:32], x[32:64]
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: add(x, x, y),
         lambda: add(x_low, x_high, y[0:32]),   # views of one array, read
         lambda: add(y[0:32], y[0:32], y[0:32]),  # one variable read and written
@@ -55,7 +58,7 @@ def make_calls(c_kernel: str | None):  # type: ignore[no-untyped-def]
     return calls, (x, y)
 
 
-def run(calls, count: int) -> None:  # type: ignore[no-untyped-def]
+def run(calls: list[Callable[[], object]], count: int) -> None:
     kinds = len(calls)
     for i in range(count):
         calls[i % kinds]()

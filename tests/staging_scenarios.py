@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from kernels_tvm import add_into_default  # noqa: E402
+import mxnet as mx
+import numpy as np
 
-import bridge_cffi  # noqa: E402
+import bridge_cffi
+from kernels_tvm import add_into_default
 
 
 def main() -> None:

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
 
 import bridge_cffi
 from abi_checks import cli, finder
+from abi_native_builds import PACKAGE_LIBMXNET, build_shared, c_functions
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,9 +82,12 @@ DYNAMIC_KEYS = {
 GPU_KEYS = {"status", "detail"}
 VERDICT_KEYS = {"name", "status", "reasons", "remedy"}
 
+#: The probe's exit status and its JSON report.
+Report = tuple[int, dict[str, Any]]
+
 
 @pytest.fixture(scope="module")
-def module_report() -> tuple[int, dict]:
+def module_report() -> Report:
     """`python -m abi_checks --json` run as a user would, from another directory."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests check
@@ -97,7 +101,7 @@ def module_report() -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def test_python_m_abi_checks_exits_0_for_the_real_wheels(module_report: tuple[int, dict]) -> None:
+def test_python_m_abi_checks_exits_0_for_the_real_wheels(module_report: Report) -> None:
     code, report = module_report
     assert code == 0 and report["exit_code"] == 0
     statuses = {v["name"]: v["status"] for v in report["verdicts"]}
@@ -109,7 +113,7 @@ def test_python_m_abi_checks_exits_0_for_the_real_wheels(module_report: tuple[in
     }
 
 
-def test_json_keys_are_the_frozen_schema(module_report: tuple[int, dict]) -> None:
+def test_json_keys_are_the_frozen_schema(module_report: Report) -> None:
     _, report = module_report
     assert set(report) == TOP_KEYS and report["schema_version"] == 1 and report["mode"] == "full"
     assert set(report["system"]) == SYSTEM_KEYS
@@ -135,7 +139,7 @@ def test_json_keys_are_the_frozen_schema(module_report: tuple[int, dict]) -> Non
 
 
 def test_gpu_field_says_no_gpu_with_the_reason_on_a_cpu_build(
-    module_report: tuple[int, dict],
+    module_report: Report,
 ) -> None:
     _, report = module_report
     gpu = report["dynamic"]["gpu"]
@@ -231,7 +235,7 @@ def test_symlinked_mxnet_library_path_is_listed_as_the_same_file(
     assert copies[str(PACKAGE_LIBMXNET)].same_file_as == str(link)
 
 
-def test_each_tvm_library_names_its_generation(module_report: tuple[int, dict]) -> None:
+def test_each_tvm_library_names_its_generation(module_report: Report) -> None:
     _, report = module_report
     # apache-tvm 0.27's libtvm_runtime.so links libtvm_ffi.so and exports no TVMFuncCall.
     assert report["libraries"]["tvm_runtime"]["static"]["tvm_generation"] == "tvm-ffi"

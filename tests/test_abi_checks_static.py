@@ -9,8 +9,16 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSegment
+from elftools.elf.elffile import ELFFile
+
+from abi_checks import cli, elf_static, requirements
+from abi_checks.api import BridgeCheck, bridge_blockers, check_bridge
+from abi_checks.static_probe import probe_file, tvm_ffi_pin_remedy
 from abi_native_builds import (
     PACKAGE_LIBMXNET,
     PACKAGE_LIBTVM_FFI,
@@ -20,17 +28,13 @@ from abi_native_builds import (
     build_shared,
     c_functions,
 )
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
-from abi_checks import cli, elf_static, requirements
-from abi_checks.api import BridgeCheck, bridge_blockers, check_bridge
-from abi_checks.static_probe import probe_file, tvm_ffi_pin_remedy
 
 TVM_FFI_STRINGIFY = "_ZN3tvm3ffi4json9StringifyERKNS0_3AnyENS0_8OptionalIivEE"
 
 
-def run_static(capsys: pytest.CaptureFixture[str], *paths: object) -> tuple[int, dict]:
+def run_static(
+    capsys: pytest.CaptureFixture[str], *paths: object
+) -> tuple[int, dict[str, Any]]:
     code = cli.main(["--json", "--static", *map(str, paths)])
     return code, json.loads(capsys.readouterr().out)
 
@@ -375,6 +379,7 @@ def test_damaged_section_table_is_read_from_the_program_headers_with_the_same_fa
     good = _versioned_library(tmp_path, hash_style)
     with good.open("rb") as stream:
         segment = next(ELFFile(stream).iter_segments("PT_DYNAMIC"))
+        assert isinstance(segment, DynamicSegment)
         tags = {tag.entry.d_tag for tag in segment.iter_tags()}
     assert ("DT_GNU_HASH" in tags, "DT_HASH" in tags) == (hash_style == "gnu", hash_style == "sysv")
     broken = break_section_headers(good, tmp_path / "broken" / "libversioned.so", damage)
@@ -400,7 +405,9 @@ def test_unreadable_version_tables_without_sections_leave_versions_unknown(
 ) -> None:
     good = _versioned_library(tmp_path, "gnu")
     with good.open("rb") as stream:
-        verneed = ELFFile(stream).get_section_by_name(".gnu.version_r")["sh_offset"]
+        section = ELFFile(stream).get_section_by_name(".gnu.version_r")
+        assert section is not None
+        verneed = section["sh_offset"]
     damaged = bytearray(good.read_bytes())
     struct.pack_into("<I", damaged, verneed + 8, 0x7FFFFFFF)  # vn_aux: far past the end
     (tmp_path / "damaged").mkdir()

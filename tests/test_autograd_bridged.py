@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -64,19 +66,19 @@ def scaled_sigmoid_backward(x: T.handle, a: T.float32, y: T.handle, dy: T.handle
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def tanh_scale() -> DifferentiableFunction:
     return differentiable(tvm.script.from_source(TANH_SCALE),
                           tvm.script.from_source(TANH_SCALE_BACKWARD))
 
 
-@lru_cache(maxsize=None)
+@cache
 def scaled_sigmoid() -> DifferentiableFunction:
     return differentiable(tvm.script.from_source(SIGMOID), tvm.script.from_source(SIGMOID_BACKWARD),
                           save_outputs=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def dense(dtype: str) -> DifferentiableFunction:
     """y = x @ w.T + b (what mx.nd.FullyConnected computes), forward and backward in TE."""
     batch, units, hidden = te.var("batch"), te.var("units"), te.var("hidden")
@@ -99,8 +101,10 @@ def dense(dtype: str) -> DifferentiableFunction:
     return differentiable(forward, backward)
 
 
-def numeric_gradient(  # type: ignore[no-untyped-def]
-    f, arrays: list[np.typing.NDArray[np.float64]], weights: np.typing.NDArray[np.float64],
+def numeric_gradient(
+    f: Callable[..., Any],
+    arrays: list[np.typing.NDArray[np.float64]],
+    weights: np.typing.NDArray[np.float64],
     eps: float = 1e-6,
 ) -> list[np.typing.NDArray[np.float64]]:
     """Central differences of sum(f(*arrays) * weights) with respect to every array."""

@@ -10,8 +10,8 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -127,9 +127,9 @@ def check_table(out: str) -> dict[str, Printed]:
                            next(s for s in sections if s.startswith("(h) register_op")),
                            re.MULTILINE)
     assert len(operators) == 6, operators
-    reference = figure(operators[0][1])
+    op_reference = figure(operators[0][1])
     for label, value, ratio in operators:
-        assert_quotient(Printed.parse(ratio), figure(value), reference, what=f"(h) {label}")
+        assert_quotient(Printed.parse(ratio), figure(value), op_reference, what=f"(h) {label}")
     blocks = {}
     for batch in ("1", "256"):
         native, bridged, ratio = map(figure, one(
@@ -159,7 +159,7 @@ def check_table(out: str) -> dict[str, Printed]:
                     what="target threads")
     assert_quotient(targets["op(x, y) / f(x, y, z) at n=20"],
                     figure(next(v for label, v, _ in operators if label.startswith("op("))),
-                    reference, what="target op")
+                    op_reference, what="target op")
     for batch in ("1", "256"):
         assert_quotient(targets[f"hybridized block, batch {batch}: bridged / native"],
                         *blocks[batch], what=f"target block {batch}")

@@ -8,10 +8,10 @@ import sys
 
 import mxnet as mx
 import pytest
-from bridge_cffi.native import ffi, lib
 
 import bridge_cffi
 from bridge_cffi.mxnet.packing import pack_arguments
+from bridge_cffi.native import ffi, lib
 from kernels_tvm import add_scalar
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ def scaled() -> bridge_cffi.BridgedFunction:
 
 
 def _pushed() -> int:
-    return bridge_cffi.read_counters()["ops_pushed"]
+    return int(bridge_cffi.read_counters()["ops_pushed"])
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_arrays_all_on_another_cpu_device_run_there(scaled: bridge_cffi.BridgedF
     np.testing.assert_array_equal(z.asnumpy(), [4, 4, 4, 4])
 
 
-def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_library: Path) -> None:
     scale = bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0])
     assert scale.arity == 3
     before = _pushed()
@@ -79,7 +81,7 @@ def test_wrong_argument_count_is_refused_where_the_arity_is_known(c_kernel_libra
     assert _pushed() == before
 
 
-def test_const_loc_out_of_range_is_refused_when_the_arity_is_known(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_const_loc_out_of_range_is_refused_when_the_arity_is_known(c_kernel_library: Path) -> None:
     with pytest.raises(ValueError,
                        match=r"const_loc: position\(s\) \[5\] out of range .* 3 arguments"):
         bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0, 5])
@@ -113,7 +115,7 @@ def test_const_loc_naming_a_scalar_is_refused() -> None:
 def test_bad_const_loc_is_refused_at_wrap_time(const_loc: object, error: type[Exception],
                                                expected: str) -> None:
     with pytest.raises(error, match=expected):
-        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)
 
 
 def test_const_loc_in_any_order_is_accepted() -> None:
@@ -137,9 +139,9 @@ def test_unsupported_func_is_a_type_error(func: object, expected: str) -> None:
 
 def test_bad_name_and_priority_are_type_errors() -> None:
     with pytest.raises(TypeError, match="priority: expected an int"):
-        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")
     with pytest.raises(TypeError, match="name: expected a str"):
-        bridge_cffi.to_mxnet_func(scaled_add(), name=7)  # type: ignore[arg-type]
+        bridge_cffi.to_mxnet_func(scaled_add(), name=7)
 
 
 def test_a_bad_call_loses_nothing_already_pushed(scaled: bridge_cffi.BridgedFunction) -> None:

@@ -25,9 +25,11 @@ def test_built_extension_links_no_cpp_runtime_mxnet_or_tvm() -> None:
 
 def test_built_extension_needs_no_cpp_symbols() -> None:
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
 
     with open(native.EXTENSION_PATH, "rb") as handle:
         symbols = ELFFile(handle).get_section_by_name(".dynsym")
+        assert isinstance(symbols, SymbolTableSection)
         undefined = [s.name for s in symbols.iter_symbols()
                      if s["st_shndx"] == "SHN_UNDEF" and s.name]
     assert not [name for name in undefined if name.startswith("_Z")], undefined

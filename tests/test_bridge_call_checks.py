@@ -4,7 +4,9 @@ signature, which the bridge reads once and checks each call against, in C, befor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -63,7 +65,7 @@ def checked() -> bridge_cffi.BridgedFunction:
 )
 def test_wrong_calls_raise_at_the_call_and_push_nothing(
     checked: bridge_cffi.BridgedFunction,
-    make_args,
+    make_args: Callable[[Any], tuple[Any, ...]],
     error: type,
     message: str,
 ) -> None:

@@ -8,10 +8,10 @@ import pickle
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import needs_tvm_0_27
-from kernels_tvm import add_into_default, default_add_prim_func
 
 import bridge_cffi
+from conftest import needs_tvm_0_27
+from kernels_tvm import add_into_default, default_add_prim_func
 
 _MADE_FROM = [pytest.param("unbuilt", marks=needs_tvm_0_27), "built"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -11,8 +12,11 @@ from conftest import REPO, run_python
 
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
+#: Per engine, the JSON result of each scenario (tests/engine_scenarios.py).
+Results = dict[str, dict[str, Any]]
 
-def _scenarios(engine: str) -> dict:  # type: ignore[type-arg]
+
+def _scenarios(engine: str) -> dict[str, Any]:
     done = run_python(
         f"import runpy; runpy.run_path({str(REPO / 'tests' / 'engine_scenarios.py')!r}, "
         "run_name='__main__')",
@@ -20,16 +24,16 @@ def _scenarios(engine: str) -> dict:  # type: ignore[type-arg]
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return cast("dict[str, Any]", json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, dict]:  # type: ignore[type-arg]
+def results() -> Results:
     return {engine: _scenarios(engine) for engine in ENGINES}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_gives_numpy_results(results, engine: str) -> None:  # type: ignore[no-untyped-def]
+def test_engine_gives_numpy_results(results: Results, engine: str) -> None:
     got = results[engine]
     np.testing.assert_allclose(got["seed"], (np.arange(16) + 1) * 10.0)
     w = np.arange(30, dtype="float32") * 2
@@ -43,7 +47,7 @@ def test_engine_gives_numpy_results(results, engine: str) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_error_reaches_python_with_its_message(results, engine: str) -> None:  # type: ignore[no-untyped-def]
+def test_engine_error_reaches_python_with_its_message(results: Results, engine: str) -> None:
     got = results[engine]
     assert got["error_message"] is True
     # NaiveEngine runs the operation inside the push, so the call itself raises.
@@ -52,13 +56,13 @@ def test_engine_error_reaches_python_with_its_message(results, engine: str) -> N
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_releases_every_dlpack_tensor_and_operation(results, engine: str) -> None:  # type: ignore[no-untyped-def]
+def test_engine_releases_every_dlpack_tensor_and_operation(results: Results, engine: str) -> None:
     assert results[engine]["all_released"] is True
     assert results[engine]["dlpack_balanced"] is True
     assert results[engine]["ops_balanced"] is True
 
 
-def test_all_engines_agree(results) -> None:  # type: ignore[no-untyped-def]
+def test_all_engines_agree(results: Results) -> None:
     first = results[ENGINES[0]]
     for engine in ENGINES[1:]:
         assert results[engine] == first | {"error_raised_at": results[engine]["error_raised_at"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -56,7 +57,7 @@ def test_later_work_on_the_same_arrays_runs_after_an_error() -> None:
     np.testing.assert_array_equal(target.asnumpy(), [2, 2, 2])
 
 
-def test_tvm_argument_check_failure_arrives_as_mxnet_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tvm_argument_check_failure_arrives_as_mxnet_error(tmp_path: Path) -> None:
     from kernels_tvm import unchecked
 
     # Loaded back from its file, the module's signature is not known: TVM checks on the engine.
@@ -68,7 +69,7 @@ def test_tvm_argument_check_failure_arrives_as_mxnet_error(tmp_path) -> None:  #
         out.asnumpy()
 
 
-def test_c_kernel_error_code_arrives_with_its_message(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_c_kernel_error_code_arrives_with_its_message(c_kernel_library: Path) -> None:
     failing = bridge_cffi.to_mxnet_func(
         bridge_cffi.load_c_kernel(c_kernel_library, "failing_kernel_create"), const_loc=[0]
     )
@@ -135,7 +136,7 @@ def test_error_propagates_through_a_bridged_op_reading_the_failed_output() -> No
         downstream.wait_to_read()
 
 
-def test_a_late_error_names_what_each_position_was_called_with(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_late_error_names_what_each_position_was_called_with(tmp_path: Path) -> None:
     from kernels_tvm import scaled_add, unchecked
 
     f = bridge_cffi.to_mxnet_func(unchecked(scaled_add(), tmp_path), const_loc=[0, 1])

@@ -5,6 +5,7 @@ and poisons no other operation.
 from __future__ import annotations
 
 import pytest
+
 from conftest import run_python
 
 SCRIPT = """

@@ -8,11 +8,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from conftest import MXNET_VERSION, needs_tvm_0_27
 from packaging.version import Version
 from tvm import te
 
 import bridge_cffi
+from conftest import MXNET_VERSION, needs_tvm_0_27
 
 VADD = """
 # from tvm.script import tirx as T

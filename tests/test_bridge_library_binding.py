@@ -14,11 +14,8 @@ from packaging.version import Version
 from abi_checks.api import check_bridge
 from abi_checks.requirements import decode_mxnet_version, mxnet_version_problem
 from bridge_cffi.errors import BridgeLibraryError
-from bridge_cffi.mxnet.binding import (
-    check_mxnet_supported,
-    mapped_library_path,
-    mxnet_version_code,
-)
+from bridge_cffi.facts.process_maps import mapped_library_path
+from bridge_cffi.mxnet.binding import check_mxnet_supported, mxnet_version_code
 from conftest import run_python
 
 PARTIAL_MXNET = """
@@ -33,7 +30,7 @@ int MXEnginePushSyncND(void) { return 0; }
 def test_mxnet_before_1_5_1_is_refused_with_the_reason(version: str, refused: bool) -> None:
     problem = mxnet_version_problem(Version(version))
     assert (problem is not None) == refused
-    if refused:
+    if problem is not None:  # (refused, as asserted above)
         assert "NDArrayHandle*" in problem and "#15774" in problem and version in problem
 
 
@@ -178,8 +175,8 @@ def test_capability_flags_are_the_optional_mxnet_symbols_libmxnet_exports() -> N
 
     from abi_checks import requirements
     from abi_checks.elf_static import read_elf
-    from bridge_cffi.native import lib
     from bridge_cffi.mxnet.binding import capabilities
+    from bridge_cffi.native import lib
 
     assert mxnet_version_code() >= 10501  # binds MXNet
     exports = read_elf(mx.base._LIB._name)

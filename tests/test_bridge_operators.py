@@ -11,9 +11,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from conftest import REPO, needs_tvm_0_27, run_python
 from mxnet import gluon
 from mxnet.base import MXNetError
+
+import bridge_cffi
+from conftest import REPO, needs_tvm_0_27, run_python
 from operator_kernels import (
     compiled_scaled_add_op,
     scaled_add_op,
@@ -22,8 +24,6 @@ from operator_kernels import (
     tanh_scale_op,
 )
 from operator_scenarios import SigmoidNet
-
-import bridge_cffi
 
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 

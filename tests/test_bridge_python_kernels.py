@@ -4,17 +4,19 @@ on the engine thread refused with the reason instead of deadlocking the engine.
 
 from __future__ import annotations
 
+from typing import Any
+
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import run_python
 
 import bridge_cffi
+from conftest import run_python
 
 RAN: list[tuple[int, ...]] = []
 
 
-def record_shapes(source, target):  # type: ignore[no-untyped-def]
+def record_shapes(source: Any, target: Any) -> None:
     """A Python kernel: notes the shapes it was called with (tvm-ffi tensors)."""
     RAN.append(tuple(source.shape) + tuple(target.shape))
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import runpy
-import sys
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 import bridge_cffi
-from conftest import needs_mxnet_1_6
+from conftest import REPO, needs_mxnet_1_6
 from kernels_tvm import scaled_add
-from conftest import REPO
 
 
 def test_seed_example_matches_numpy() -> None:
@@ -23,7 +22,7 @@ def test_seed_example_matches_numpy() -> None:
     np.testing.assert_allclose(z.asnumpy(), (x.asnumpy() + y.asnumpy()) * 10.0, rtol=1e-6)
 
 
-def test_seed_example_script_runs_and_reports_a_match(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_seed_example_script_runs_and_reports_a_match(capsys: pytest.CaptureFixture[str]) -> None:
     module = runpy.run_path(str(REPO / "examples" / "seed_example.py"))
     assert module["main"]() == 0
     assert "matches numpy (x + y) * 10: True" in capsys.readouterr().out

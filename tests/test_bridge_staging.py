@@ -12,18 +12,18 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import REPO, needs_tvm_0_27, run_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernels_tvm import add_into, add_into_default, default_add_prim_func
 
 import bridge_cffi
+from conftest import REPO, needs_tvm_0_27, run_python
+from kernels_tvm import add_into, add_into_default, default_add_prim_func
 
 ENGINES = ["ThreadedEnginePerDevice", "ThreadedEngine", "NaiveEngine"]
 
 
 def _staged() -> int:
-    return bridge_cffi.read_counters()["views_staged"]
+    return int(bridge_cffi.read_counters()["views_staged"])
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,7 @@ def test_aligned_views_and_whole_arrays_are_not_copied() -> None:
 @needs_tvm_0_27
 def test_unbuilt_default_buffers_are_staged_and_match_buffers_are_not() -> None:
     import tvm
+
     from kernels_tvm import _ADD_INTO_SOURCE
 
     x = mx.nd.array(np.arange(64, dtype="float32"))

@@ -4,6 +4,7 @@ producer called synchronously on DLPack arrays, results checked against numpy.
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import tvm_ffi
 
 import bridge_cffi
 from bridge_cffi import BridgeKernelError, BridgeTypeError, BridgeValueError
+from bridge_cffi.native import ffi, lib
 from kernels_tvm import scaled_add
 
 N = 20
@@ -199,3 +201,57 @@ def test_kernel_errors_are_raised_at_the_call(
         failing(x, np.zeros(N, "float32"), 2.5)
     with pytest.raises(BridgeKernelError, match=r"Mismatched z.shape"):
         seed(x, y, np.zeros(N - 1, "float32"), 1.0)
+
+
+class VersionedExport:
+    """Exports a tvm_ffi tensor as DLPack 1.x's versioned capsule ("dltensor_versioned"), as an
+    array library of DLPack >= 1.0 does; numpy 1.23 (installed) only exports "dltensor". The
+    struct may be rewritten first (flags, major version) to exercise the bridge's checks.
+    """
+
+    def __init__(self, tensor: tvm_ffi.Tensor, flags: int = 0, major: int | None = None) -> None:
+        self.tensor, self.flags, self.major = tensor, flags, major
+        self.capsules: list[object] = []
+
+    def __dlpack__(self) -> object:
+        capsule = self.tensor.__dlpack__(max_version=(1, 0))
+        pointer = ctypes.pythonapi.PyCapsule_GetPointer
+        pointer.argtypes, pointer.restype = [ctypes.py_object, ctypes.c_char_p], ctypes.c_void_p
+        managed = ffi.cast("DLManagedTensorVersioned*", pointer(capsule, b"dltensor_versioned"))
+        managed.flags |= self.flags
+        if self.major is not None:
+            managed.version.major = self.major
+        self.capsules.append(capsule)
+        return capsule
+
+
+def test_seed_kernel_on_versioned_dlpack_capsules(seed: bridge_cffi.DirectFunction) -> None:
+    x, y = inputs()
+    z = tvm_ffi.from_dlpack(np.zeros(N, "float32"))
+    exports = [VersionedExport(tvm_ffi.from_dlpack(a)) for a in (x, y)] + [VersionedExport(z)]
+    seed(*exports, 2.0)
+    np.testing.assert_allclose(np.from_dlpack(z), (x + y) * 2.0, rtol=1e-6)
+    # Each capsule was taken (renamed, as DLPack asks of a consumer).
+    assert [repr(e.capsules[0]).split('"')[1] for e in exports] == ["used_dltensor_versioned"] * 3
+
+
+def test_versioned_capsule_flagged_read_only_is_refused_only_where_written(
+    seed: bridge_cffi.DirectFunction,
+) -> None:
+    x, y = inputs()
+    z = np.zeros(N, "float32")
+    read_only = lib.DLPACK_FLAG_BITMASK_READ_ONLY
+    seed(VersionedExport(tvm_ffi.from_dlpack(x), flags=read_only), y, z, 1.0)  # only read
+    np.testing.assert_allclose(z, x + y, rtol=1e-6)
+    out = VersionedExport(tvm_ffi.from_dlpack(np.zeros(N, "float32")), flags=read_only)
+    with pytest.raises(BridgeValueError, match="argument #2: the array is exported read-only"):
+        seed(x, y, out, 1.0)
+
+
+def test_versioned_capsule_of_another_major_version_is_refused(
+    seed: bridge_cffi.DirectFunction,
+) -> None:
+    x, y = inputs()
+    future = VersionedExport(tvm_ffi.from_dlpack(x), major=lib.DLPACK_MAJOR_VERSION + 1)
+    with pytest.raises(BridgeTypeError, match=r"argument #0: DLPack major version 2, expected 1"):
+        seed(future, y, np.zeros(N, "float32"), 1.0)

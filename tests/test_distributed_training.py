@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import REPO
 
 EXAMPLE = REPO / "examples" / "distributed_training.py"
@@ -121,7 +122,9 @@ def test_a_role_killed_mid_job_is_reported_and_the_job_stops(fault: str, role: s
     assert f"injecting SIGKILL into {role}" in done.stdout
     assert re.search(rf"{role} \(pid \d+\) was killed by SIGKILL", done.stderr), done.stderr
     assert "timed out" not in done.stderr  # found when it died, not at the deadline
-    seconds = float(re.search(r"failed after ([\d.]+) s", done.stderr).group(1))
+    failed_after = re.search(r"failed after ([\d.]+) s", done.stderr)
+    assert failed_after, done.stderr
+    seconds = float(failed_after.group(1))
     assert seconds < 100
     _assert_gone(launched_pids(done.stdout))
 

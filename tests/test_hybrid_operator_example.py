@@ -7,6 +7,8 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
+
 from conftest import REPO, needs_tvm_0_27
 
 pytestmark = needs_tvm_0_27
@@ -20,7 +22,9 @@ def test_bridged_and_native_models_learn_the_same() -> None:
     np.testing.assert_allclose(bridged.final_loss, native.final_loss, rtol=EXAMPLE["LOSS_RTOL"])
 
 
-def test_main_exports_a_model_that_loads_back(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_main_exports_a_model_that_loads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert EXAMPLE["main"](["--steps", "20", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "losses agree within rtol" in printed and "differ by at most" in printed

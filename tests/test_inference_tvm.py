@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import mxnet as mx
 import numpy as np
@@ -21,7 +21,7 @@ def script(source: str) -> tvm.tirx.PrimFunc:
     return tvm.script.from_source(source)
 
 
-@lru_cache(maxsize=None)
+@cache
 def scaled_add_te() -> tvm.tirx.PrimFunc:
     """z = (x + y) * s with a symbolic length; params (x, y, z, s)."""
     n = te.var("n")
@@ -112,7 +112,7 @@ def opaque(a: T.handle, out: T.handle):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def split_function() -> InferredFunction:
     f = bridge_cffi.to_mxnet_func(script(SPLIT_SOURCE))
     assert isinstance(f, InferredFunction)

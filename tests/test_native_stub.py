@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pycparser import c_ast, c_parser
 
-from bridge_cffi import native
+from bridge_cffi import native  # its lib is the extension's (only native imports _native)
 from conftest import REPO
 
 STUB = REPO / "bridge_cffi" / "_native.pyi"

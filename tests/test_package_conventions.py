@@ -7,9 +7,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from conftest import REPO
-
 import bridge_cffi
+from conftest import REPO
 
 
 def test_one_version_everywhere() -> None:

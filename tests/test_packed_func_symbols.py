@@ -5,10 +5,12 @@ lists are read from it, so they cannot disagree.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from conftest import REPO
+import pytest
 
 from abi_checks import requirements
+from conftest import REPO
 
 _ENTRY_LINE = re.compile(r"^BRIDGE_SYMBOL\(", re.MULTILINE)
 
@@ -46,15 +48,11 @@ def test_the_probe_requires_what_the_bridge_requires() -> None:
     assert requirements.symbol("MXCustomOpRegister").kind == requirements.OPTIONAL
 
 
-def test_a_malformed_entry_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_entry_is_refused(tmp_path: Path) -> None:
     table = tmp_path / "symbols.def"
     table.write_text('BRIDGE_SYMBOL(mxnet, MXGetVersion, REQUIRED, "1.5.1")\n')
-    try:
+    with pytest.raises(ValueError, match=re.escape("symbols.def:1")):
         requirements.read_symbol_table(table)
-    except ValueError as exc:
-        assert "symbols.def:1" in str(exc)
-    else:
-        raise AssertionError("a malformed entry was read")
 
 
 def test_capability_flags_name_the_optional_symbols_found() -> None:

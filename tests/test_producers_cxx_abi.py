@@ -17,6 +17,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import bridge_cffi
 from conftest import REPO
@@ -44,7 +45,9 @@ def _dynamic_symbols(library: Path) -> tuple[set[str], set[str]]:
     defined: set[str] = set()
     undefined: set[str] = set()
     with library.open("rb") as handle:
-        for symbol in ELFFile(handle).get_section_by_name(".dynsym").iter_symbols():
+        dynsym = ELFFile(handle).get_section_by_name(".dynsym")
+        assert isinstance(dynsym, SymbolTableSection)
+        for symbol in dynsym.iter_symbols():
             if not symbol.name:
                 continue
             (undefined if symbol["st_shndx"] == "SHN_UNDEF" else defined).add(symbol.name)

@@ -12,10 +12,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from kernels_tvm import add_into, scaled_add
 
 import bridge_cffi
 from bridge_cffi.producers.generations import exported_library_generation
+from kernels_tvm import add_into, scaled_add
 
 
 @pytest.fixture(scope="module")

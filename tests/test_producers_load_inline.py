@@ -7,6 +7,7 @@ compiler: the bridge drives it through tvm-ffi's C ABI like any other tvm_ffi.Fu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -42,7 +43,7 @@ void affine(tvm::ffi::TensorView x, tvm::ffi::TensorView y, double scale, int64_
 
 
 @pytest.fixture(scope="module")
-def inline_module(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def inline_module(tmp_path_factory: pytest.TempPathFactory) -> Any:  # a tvm_ffi Module
     """The module, built into a fresh directory (no cache shared with other runs)."""
     build_dir: Path = tmp_path_factory.mktemp("load_inline")
     return tvm_ffi_cpp.load_inline(
@@ -53,7 +54,7 @@ def inline_module(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     )
 
 
-def test_load_inline_function_runs_on_the_engine(inline_module) -> None:  # type: ignore[no-untyped-def]
+def test_load_inline_function_runs_on_the_engine(inline_module: Any) -> None:
     affine = bridge_cffi.to_mxnet_func(inline_module["affine"], const_loc=[0], name="affine")
     x = mx.nd.array(np.arange(8, dtype="float32"))
     y = mx.nd.zeros((8,))
@@ -61,7 +62,7 @@ def test_load_inline_function_runs_on_the_engine(inline_module) -> None:  # type
     np.testing.assert_allclose(y.asnumpy(), np.arange(8) * 2.5 + 3)
 
 
-def test_load_inline_function_is_ordered_with_native_operators(inline_module) -> None:  # type: ignore[no-untyped-def]
+def test_load_inline_function_is_ordered_with_native_operators(inline_module: Any) -> None:
     affine = bridge_cffi.to_mxnet_func(inline_module["affine"], const_loc=[0])
     x = mx.nd.ones((1000,))
     y = mx.nd.empty((1000,))
@@ -71,7 +72,7 @@ def test_load_inline_function_is_ordered_with_native_operators(inline_module) ->
     np.testing.assert_allclose(z.asnumpy(), np.full(1000, 40.0))
 
 
-def test_load_inline_function_reads_and_writes_views(inline_module) -> None:  # type: ignore[no-untyped-def]
+def test_load_inline_function_reads_and_writes_views(inline_module: Any) -> None:
     affine = bridge_cffi.to_mxnet_func(inline_module["affine"], const_loc=[0])
     x = mx.nd.array(np.arange(20, dtype="float32"))
     affine(x[1:6], x[11:16], -1.0, 100)  # one engine variable, misaligned views
@@ -80,7 +81,7 @@ def test_load_inline_function_reads_and_writes_views(inline_module) -> None:  # 
     np.testing.assert_allclose(x.asnumpy(), expected)
 
 
-def test_load_inline_check_failure_reaches_the_wait(inline_module) -> None:  # type: ignore[no-untyped-def]
+def test_load_inline_check_failure_reaches_the_wait(inline_module: Any) -> None:
     affine = bridge_cffi.to_mxnet_func(inline_module["affine"], const_loc=[0])
     y = mx.nd.zeros((3,))
     affine(mx.nd.ones((4,)), y, 1.0, 0)

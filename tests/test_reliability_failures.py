@@ -6,6 +6,7 @@ arrays run normally; repeated 30 times per configuration (tests/reliability_fail
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_injected_failures_surface_and_later_work_runs(config: str, c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_injected_failures_surface_and_later_work_runs(config: str, c_kernel_library: Path) -> None:
     script = REPO / "tests" / "reliability_failures.py"
     code = (f"import sys; sys.argv = [{str(script)!r}, '--c-kernel', {str(c_kernel_library)!r}]; "
             f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')")

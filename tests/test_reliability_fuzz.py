@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any, cast
 
 import pytest
 
@@ -25,7 +26,7 @@ KERNELS = {"add_into", "scaled_add", "add_scalar", "scale_2d", "sum_diff", "axpy
 
 
 def run_fuzzer(engine: str, threads: str, seed: int, ops: int, c_kernel: str,
-               extra_env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one fuzz configuration in a subprocess; return its JSON report."""
     script = REPO / "tests" / "reliability_fuzz.py"
     code = (f"import sys; sys.argv = [{str(script)!r}, '--seed', '{seed}', '--ops', '{ops}', "
@@ -36,7 +37,7 @@ def run_fuzzer(engine: str, threads: str, seed: int, ops: int, c_kernel: str,
     # Generous watchdog: a hang (a missed deduplication deadlocks the engine) fails the test.
     done = run_python(code, env=env, timeout=120 + ops / 100)
     assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return cast("dict[str, Any]", json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("threads", THREADS)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -35,7 +38,7 @@ def _vector(tensor: tvm_ffi.Tensor) -> np.typing.NDArray[np.float32]:
     return np.ctypeslib.as_array(buffer)
 
 
-def _fresh_module():  # type: ignore[no-untyped-def]
+def _fresh_module() -> Any:  # a tvm runtime Module
     """A module built here, so this test holds its only Python reference."""
     import tvm
     from tvm import te
@@ -46,7 +49,7 @@ def _fresh_module():  # type: ignore[no-untyped-def]
     return tvm.build(te.create_prim_func([a, b, out]), target="llvm")
 
 
-def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_library: Path) -> None:
     mx.nd.waitall()
     assert bridge_cffi.wait_until_released()
     before = bridge_cffi.read_counters()
@@ -58,7 +61,7 @@ def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_libr
         _vector(target)[...] = _vector(source) * 3
 
     module = _fresh_module()
-    wrappers = [
+    wrappers: list[tuple[Any, int, Callable[[Any, Any], list[Any]]]] = [
         (bridge_cffi.to_mxnet_func(module, const_loc=[0, 1]), 3, lambda x, y: [x, x, y]),
         (bridge_cffi.to_mxnet_func(bridge_cffi.load_c_kernel(c_kernel_library), const_loc=[0]),
          2, lambda x, y: [x, y, 2.0]),
@@ -92,7 +95,7 @@ def test_inputs_outputs_wrappers_and_modules_dropped_while_pending(c_kernel_libr
     assert after["kernels_alive"] == before["kernels_alive"]
 
 
-def test_failed_operations_delete_their_dlpack_tensors_once(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_failed_operations_delete_their_dlpack_tensors_once(c_kernel_library: Path) -> None:
     failing = bridge_cffi.to_mxnet_func(
         bridge_cffi.load_c_kernel(c_kernel_library, "failing_kernel_create"), const_loc=[0])
     mx.nd.waitall()
@@ -152,7 +155,7 @@ print("pending", counters["ops_pushed"] - counters["ops_run"], flush=True)
 @pytest.mark.parametrize("errors", ["no_errors", "with_errors"])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_interpreter_exits_with_operations_pending(engine: str, errors: str,
-                                                   c_kernel_library) -> None:
+                                                   c_kernel_library: Path) -> None:
     code = EXIT_SCENARIO.replace("sys.argv[1]", repr(str(c_kernel_library))).replace(
         "sys.argv[2]", repr(errors))
     done = run_python(code, env={"MXNET_ENGINE_TYPE": engine}, timeout=60)  # a hang fails here
@@ -180,7 +183,7 @@ print(pending, out.asnumpy()[:3].tolist())
 """
 
 
-def test_c_kernel_dropped_while_pending_keeps_its_code_loaded(c_kernel_library) -> None:  # type: ignore[no-untyped-def]
+def test_c_kernel_dropped_while_pending_keeps_its_code_loaded(c_kernel_library: Path) -> None:
     # Regression: load_c_kernel's library was dlclosed when the wrapper was collected, and the
     # pending operation then called an unmapped invoke() on the engine thread (SIGSEGV).
     code = C_KERNEL_DROPPED.replace("sys.argv[1]", repr(str(c_kernel_library)))

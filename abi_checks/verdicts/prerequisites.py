@@ -88,7 +88,8 @@ def bridge_prerequisites(facts: Facts, require_tvm_ffi: bool = True) -> Findings
 def _packed_func_checks(facts: Facts, out: Findings) -> None:
     """A TVM of the PackedFunc generation: the C symbols its producer calls."""
     library = facts.tvm_library()
-    assert library is not None and library.static is not None
+    # For mypy: only called when the static facts found a PackedFunc-generation TVM.
+    assert library is not None and library.static is not None  # noqa: S101
     s = library.static
     if s.required_symbols_missing:
         out.blockers.append(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: Fields of a /proc/self/maps line: address, perms, offset, dev, inode, pathname.
+_MAPS_FIELDS = 6
+
 
 def mapped_shared_objects() -> list[str]:
     """Paths of the mapped files whose name holds ``.so``, in first-mapped order, once each."""
@@ -11,8 +14,8 @@ def mapped_shared_objects() -> list[str]:
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
-                fields = line.split(None, 5)
-                if len(fields) == 6 and ".so" in Path(fields[5].strip()).name:
+                fields = line.split(None, _MAPS_FIELDS - 1)
+                if len(fields) == _MAPS_FIELDS and ".so" in Path(fields[5].strip()).name:
                     path = fields[5].strip()
                     if path not in paths:
                         paths.append(path)

@@ -17,15 +17,18 @@ _ROOT = Path(__file__).resolve().parent.parent.parent
 
 def _probe_directories() -> list[Path]:
     """Where the abi_checks package is, found without importing it (it may be installed apart
-    from bridge_cffi, or be the probe of a bridge that cannot import)."""
+    from bridge_cffi, or be the probe of a bridge that cannot import).
+    """
     spec = importlib.util.find_spec("abi_checks")
     return [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
 
 
 def _table_candidates() -> tuple[Path, ...]:
     """Where the one symbol table may live, in order: the copy an installed package carries
-    (setup.py's build_py puts csrc/runtime/symbols.def beside the probe, as abi_checks/symbols.def),
-    else the source tree's (a checkout or an editable install), at csrc/runtime/."""
+    (setup.py's build_py puts csrc/runtime/symbols.def beside the probe, as
+    abi_checks/symbols.def), else the source tree's (a checkout or an editable install), at
+    csrc/runtime/.
+    """
     probe = _probe_directories()
     trees = [d.parent for d in probe] + [_ROOT]
     found = [d / "symbols.def" for d in probe] + [_ROOT / "abi_checks" / "symbols.def"]
@@ -80,7 +83,8 @@ SYMBOLS: tuple[Symbol, ...] = read_symbol_table()
 
 def symbols_of(library: str, kind: str) -> tuple[str, ...]:
     """Names of `library`'s entries of `kind`; OPTIONAL includes PROBED (the probe reports
-    both, and neither blocks)."""
+    both, and neither blocks).
+    """
     kinds = (OPTIONAL, PROBED) if kind == OPTIONAL else (kind,)
     return tuple(s.name for s in SYMBOLS if s.library == library and s.kind in kinds)
 
@@ -114,7 +118,8 @@ def what_is_degraded(missing: list[str]) -> str:
 
 def capabilities(bound_mask: int) -> dict[str, bool]:
     """Which OPTIONAL symbols the bridge found, from its capability bits
-    (``bridge_symbols_bound()``: bit i is entry i of the table)."""
+    (``bridge_symbols_bound()``: bit i is entry i of the table).
+    """
     return {
         s.name: bool(bound_mask >> i & 1) for i, s in enumerate(SYMBOLS) if s.kind == OPTIONAL
     }

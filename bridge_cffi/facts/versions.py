@@ -16,7 +16,8 @@ TVMFFI_GENERATION = "tvm-ffi"
 
 def tvm_generation(exports_function_call: bool, needed: list[str]) -> str | None:
     """``packed-func`` for a TVM library exporting TVMFuncCall, ``tvm-ffi`` for one linking
-    libtvm_ffi.so, else None (not a TVM runtime library)."""
+    libtvm_ffi.so, else None (not a TVM runtime library).
+    """
     if exports_function_call:
         return PACKED_FUNC_GENERATION
     if "libtvm_ffi.so" in needed:
@@ -58,6 +59,7 @@ CUSTOM_OP_ROUTE, EXTENSION_LIBRARY_ROUTE = "custom_op", "extension_library"
 def operator_route(version: Version) -> str:
     """How bridge_cffi.register_op reaches MXNet ``version``: as a native operator of an
     extension library where MXNet implements the interface the extension does, else through
-    MXCustomOpRegister."""
+    MXCustomOpRegister.
+    """
     low, high = EXTENSION_LIBRARY_MXNET
     return EXTENSION_LIBRARY_ROUTE if low <= version < high else CUSTOM_OP_ROUTE

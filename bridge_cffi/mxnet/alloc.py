@@ -10,7 +10,6 @@ through ``mx.nd.empty``, which knows what this MXNet supports.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 import numpy as np
 from mxnet.base import _LIB, NDArrayHandle, check_call
@@ -18,20 +17,22 @@ from mxnet.ndarray import NDArray
 from mxnet.ndarray import empty as _mx_empty
 from mxnet.ndarray.ndarray import _DTYPE_NP_TO_MX
 
+from bridge_cffi.foreign_types import Context, DType
+
 _SMALL = 2**31
 _CREATE = _LIB.MXNDArrayCreateEx
 _DELAY_ALLOC = ctypes.c_int(1)
 _UINT_ARRAYS = [ctypes.c_uint * ndim for ndim in range(33)]
 
 
-def dtype_flag(dtype: Any) -> int:
+def dtype_flag(dtype: DType) -> int:
     """MXNet's dtype flag for a numpy dtype (computed once per output plan)."""
     dtype = np.dtype(dtype)
     # MXNet keys its table by scalar type, except bfloat16: a structured dtype it keys as is.
     return int(_DTYPE_NP_TO_MX.get(dtype.type, _DTYPE_NP_TO_MX.get(dtype, -1)))
 
 
-def nd_empty(shape: tuple[int, ...], dtype: Any, flag: int, ctx: Any) -> NDArray:
+def nd_empty(shape: tuple[int, ...], dtype: DType, flag: int, ctx: Context) -> NDArray:
     """An uninitialised ``mx.nd.NDArray`` of ``shape`` on ``ctx``, as ``mx.nd.empty`` makes it."""
     size = 1
     for extent in shape:

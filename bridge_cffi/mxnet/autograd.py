@@ -20,27 +20,27 @@ from __future__ import annotations
 import ctypes
 import traceback
 from ctypes import CFUNCTYPE, c_int, c_void_p, cast
-from typing import Any
 
 import mxnet as mx
 from mxnet.base import _LIB, MXCallbackList, NDArrayHandle, c_array, c_handle_array, check_call
 from mxnet.ndarray import NDArray
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
+from bridge_cffi.foreign_types import KernelSource, Outputs
 from bridge_cffi.unbuilt_tvm.front_end import OPAQUE, READWRITE, InferredFunction
 
 # MXNet's OpReqType, as handed to a custom function's backward.
 _REQ_NULL, _REQ_WRITE, _REQ_INPLACE, _REQ_ADD = 0, 1, 2, 3
 
 
-def _as_inferred(func: Any, role: str, name: str | None) -> InferredFunction:
+def _as_inferred(func: KernelSource, role: str, name: str | None) -> InferredFunction:
     if isinstance(func, InferredFunction):
         return func
     from bridge_cffi.mxnet.wrap import is_unbuilt_tvm, to_mxnet_func
 
     if is_unbuilt_tvm(func):
         wrapped = to_mxnet_func(func, name=name)
-        assert isinstance(wrapped, InferredFunction)
+        assert isinstance(wrapped, InferredFunction)  # noqa: S101 - for mypy: un-built code gives one
         return wrapped
     raise BridgeTypeError(
         f"{role}: expected an un-built TVM PrimFunc/IRModule or the function "
@@ -51,7 +51,7 @@ def _as_inferred(func: Any, role: str, name: str | None) -> InferredFunction:
 class DifferentiableFunction:
     """A forward/backward pair of bridged functions that ``mx.autograd`` can record."""
 
-    __slots__ = ("forward", "backward", "save_outputs", "_array_positions", "_n_args", "_n_outputs")
+    __slots__ = ("_array_positions", "_n_args", "_n_outputs", "backward", "forward", "save_outputs")
 
     def __init__(
         self, forward: InferredFunction, backward: InferredFunction, save_outputs: bool
@@ -95,7 +95,7 @@ class DifferentiableFunction:
     def __repr__(self) -> str:
         return f"<DifferentiableFunction forward={self.forward.name} backward={self.backward.name}>"
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: object) -> Outputs:
         """Run forward (pushed, outputs returned at once); recorded when autograd records."""
         if len(args) != self._n_args:
             raise BridgeTypeError(
@@ -103,7 +103,7 @@ class DifferentiableFunction:
                 f"got {len(args)}"
             )
         arrays = [args[i] for i in self._array_positions]
-        for position, array in zip(self._array_positions, arrays):
+        for position, array in zip(self._array_positions, arrays, strict=True):
             if not isinstance(array, NDArray):
                 raise BridgeTypeError(
                     f"argument {position}: expected an mx.nd.NDArray or mx.np.ndarray, got "
@@ -122,33 +122,38 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
     for ``grad_req='add'``.
     """
 
-    def __init__(self, op: DifferentiableFunction, args: tuple[Any, ...]) -> None:
+    #: Set by mx.autograd.Function.__init__ (MXNet ships no types, so declared here).
+    _used: bool
+
+    def __init__(self, op: DifferentiableFunction, args: tuple[object, ...]) -> None:
         super().__init__()
         self._op = op
         self._args = args
-        self._outputs: tuple[Any, ...] = ()
+        self._outputs: tuple[NDArray, ...] = ()
 
-    def forward(self, *arrays: Any) -> Any:
+    def forward(self, *arrays: NDArray) -> Outputs:  # noqa: ARG002 - mx.autograd.Function's
+        """Run the forward function on every argument (``arrays`` are its array ones)."""
         outputs = self._op.forward(*self._args)
         self._outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         return outputs
 
-    def _backward_args(self, output_grads: tuple[Any, ...]) -> list[Any]:
+    def _backward_args(self, output_grads: tuple[NDArray, ...]) -> list[object]:
         saved = self._outputs if self._op.save_outputs else ()
         return [*self._args, *saved, *output_grads]
 
-    def backward(self, *output_grads: Any) -> Any:
+    def backward(self, *output_grads: NDArray) -> Outputs:
+        """Run the backward function; returns the input gradients it allocated."""
         return self._op.backward(*self._backward_args(output_grads))
 
     def _backward_into(
-        self, output_grads: tuple[Any, ...], input_grads: list[Any], reqs: list[int]
+        self, output_grads: tuple[NDArray, ...], input_grads: list[NDArray], reqs: list[int]
     ) -> None:
         if all(req == _REQ_NULL for req in reqs):
             return
         args = self._backward_args(output_grads)
         pending_adds = []
         targets = []
-        for grad, req in zip(input_grads, reqs):
+        for grad, req in zip(input_grads, reqs, strict=True):
             if req in (_REQ_WRITE, _REQ_INPLACE):
                 targets.append(grad)
             else:  # null: scratch the kernel writes and nobody reads; add: added afterwards
@@ -156,14 +161,18 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
                 targets.append(scratch)
                 if req == _REQ_ADD:
                     pending_adds.append((grad, scratch))
-        for position, target in zip(self._op.backward.outputs, targets):
+        # strict=False: one target per input gradient, as many as backward's outputs (checked
+        # when the pair was made).
+        for position, target in zip(self._op.backward.outputs, targets, strict=False):
             args.insert(position, target)
         self._op.backward(*args)
         for grad, scratch in pending_adds:
-            grad += scratch
+            grad += scratch  # noqa: PLW2901 - NDArray's += adds in place, into MXNet's buffer
 
-    def __call__(self, *inputs: Any) -> Any:
-        assert not self._used, "Each Function instance can only be called once."
+    def __call__(self, *inputs: NDArray) -> Outputs:
+        """Run forward, recorded with the bridged backward when autograd records."""
+        # As mx.autograd.Function.__call__ (MXNet 1.9.1), which asserts the same.
+        assert not self._used, "Each Function instance can only be called once."  # noqa: S101
         self._used = True
         previous = mx.autograd.set_recording(False)
         try:
@@ -176,7 +185,12 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
         key = mx.autograd.Function._registry.inc()
 
         def backward_entry(
-            num_ograds: int, num_igrads: int, ptrs: Any, reqs: Any, is_train: int, _: Any
+            num_ograds: int,
+            num_igrads: int,
+            ptrs: ctypes._Pointer[ctypes.c_void_p],
+            reqs: ctypes._Pointer[ctypes.c_int],
+            is_train: int,  # noqa: ARG001 - MXNet's callback signature
+            _: object,
         ) -> bool:
             try:
                 output_grads = tuple(
@@ -189,14 +203,15 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
                 ]
                 self._backward_into(output_grads, input_grads, [reqs[i] for i in range(num_igrads)])
             except Exception:  # noqa: BLE001 -- MXNet's C++ caller only understands False
-                print(
+                # As mx.autograd.Function does: MXNet's C++ caller drops the exception.
+                print(  # noqa: T201
                     f"Error in {self._op.backward.name} (bridged backward): "
                     f"{traceback.format_exc()}"
                 )
                 return False
             return True
 
-        def delete_entry(_: Any) -> bool:
+        def delete_entry(_: object) -> bool:
             mx.autograd.Function._registry.ref_holder.pop(key, None)
             return True
 
@@ -224,7 +239,11 @@ class BridgedAutogradFunction(mx.autograd.Function):  # type: ignore[misc]
 
 
 def differentiable(
-    forward: Any, backward: Any, *, save_outputs: bool = False, name: str | None = None
+    forward: KernelSource,
+    backward: KernelSource,
+    *,
+    save_outputs: bool = False,
+    name: str | None = None,
 ) -> DifferentiableFunction:
     """Pair ``forward`` and ``backward`` into one operation ``mx.autograd`` can differentiate.
 

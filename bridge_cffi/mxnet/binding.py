@@ -60,7 +60,7 @@ def check_mxnet_supported(library_path: str, version_code: int, version_text: st
 
 def bind_mxnet() -> None:
     """Resolve MXNet's C API (and pick the engine error mode) from the loaded libmxnet."""
-    global _mxnet_bound
+    global _mxnet_bound  # noqa: PLW0603 - process-wide state, bound once (under the lock)
     if _mxnet_bound:
         return
     with _lock:
@@ -84,7 +84,7 @@ def bind_cuda() -> None:
     Raises BridgeLibraryError naming the library when this process has no CUDA driver loaded
     (a CPU build of MXNet, or no driver): GPU arrays are then refused before any push.
     """
-    global _cuda_bound
+    global _cuda_bound  # noqa: PLW0603 - process-wide state, bound once (under the lock)
     if _cuda_bound:
         return
     with _lock:
@@ -99,7 +99,8 @@ def bind_cuda() -> None:
 def capabilities() -> dict[str, bool]:
     """The capability flags: for every OPTIONAL symbol of csrc/runtime/symbols.def, whether the
     bridge's bind found it (False for a library not bound yet). Read from the C side's own
-    record, in the table's order, which bridge_cffi.facts reads from the same file."""
+    record, in the table's order, which bridge_cffi.facts reads from the same file.
+    """
     return capabilities_of(int(lib.bridge_symbols_bound()))
 
 

@@ -17,7 +17,8 @@ _FIELDS = (
 
 def read_counters() -> dict[str, int]:
     """Operations pushed/run/freed, DLPack tensors taken/deleted, kernels alive, misaligned
-    views staged through an aligned copy, since start."""
+    views staged through an aligned copy, since start.
+    """
     out = ffi.new("bridge_counters*")
     lib.bridge_read_counters(out)
     return {field: int(getattr(out, field)) for field in _FIELDS}

@@ -1,5 +1,6 @@
 """``BridgedFunction``: a compiled kernel planned once, each call one asynchronous MXNet engine
-operation; and ``synchronize``."""
+operation; and ``synchronize``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import logging
 import numbers
 from abc import ABCMeta
 from collections.abc import Iterable
-from typing import Any
 
 from bridge_cffi.errors import (
     BridgeEngineError,
@@ -18,7 +18,7 @@ from bridge_cffi.errors import (
 )
 from bridge_cffi.mxnet.packing import pack_arguments
 from bridge_cffi.mxnet.readiness import ensure_gpu_ready
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.native import CData, ffi, lib
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.producers.kernel import Kernel
 from bridge_cffi.producers.signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS, Signature
@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 def normalise_const_loc(const_loc: Iterable[int] | None) -> frozenset[int]:
     """``const_loc`` as a set of distinct non-negative positions; raises BridgeTypeError or
-    BridgeValueError naming what is wrong with it."""
+    BridgeValueError naming what is wrong with it.
+    """
     if const_loc is None:
         return frozenset()
     if isinstance(const_loc, (str, bytes)) or not isinstance(const_loc, Iterable):
@@ -53,7 +54,8 @@ def normalise_const_loc(const_loc: Iterable[int] | None) -> frozenset[int]:
 
 def check_const_loc_range(const_loc: frozenset[int], arity: int | None, where: str) -> None:
     """Refuse positions of ``const_loc`` past the ``arity`` arguments ``where`` takes (the one
-    range check on the Python side; None: the arity is unknown, the kernel checks)."""
+    range check on the Python side; None: the arity is unknown, the kernel checks).
+    """
     if arity is None:
         return
     out_of_range = sorted(p for p in const_loc if p >= arity)
@@ -77,7 +79,7 @@ class BridgedFunction(NativeObject, metaclass=ABCMeta):
     composes one, registers as offering the same interface.
     """
 
-    __slots__ = ("_kernel", "_plan", "_const_loc", "_name", "__weakref__")
+    __slots__ = ("__weakref__", "_const_loc", "_kernel", "_name", "_plan")
 
     def __init__(self, kernel: Kernel, const_loc: frozenset[int], name: str, priority: int) -> None:
         self._kernel = kernel
@@ -150,7 +152,7 @@ class BridgedFunction(NativeObject, metaclass=ABCMeta):
             "(module.export_library(path)) and wrap it again with to_mxnet_func(path)"
         )
 
-    def __call__(self, *args: Any) -> None:
+    def __call__(self, *args: object) -> None:
         """Validate ``args`` and push one operation; returns at once, before it runs."""
         packed = _pack(args)
         status = _bridge_call(self._plan, packed, len(packed))
@@ -178,11 +180,11 @@ _SCALAR_KINDS = {
 }
 
 
-def param_specs(signature: Signature) -> Any:
+def param_specs(signature: Signature) -> CData:
     """The C ``bridge_param_spec`` array for a signature (unknown parts stay unchecked)."""
     specs = ffi.new("bridge_param_spec[]", len(signature.parameters))
     symbols: dict[str, int] = {}
-    for spec, param in zip(specs, signature.parameters):
+    for spec, param in zip(specs, signature.parameters, strict=True):
         spec.name = param.name.encode()[:31]
         shown = (
             f"Tensor([{', '.join('?' if d is None else str(d) for d in param.shape)}], "

@@ -34,7 +34,7 @@ import threading
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import mxnet as mx
 import numpy as np
@@ -42,10 +42,11 @@ from mxnet.ndarray import NDArray
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError, check, new_error_buffer
 from bridge_cffi.facts.versions import operator_route as route_for
+from bridge_cffi.foreign_types import KernelSource, Outputs, Symbol, Target
 from bridge_cffi.mxnet.alloc import dtype_flag, nd_empty
 from bridge_cffi.mxnet.function import BridgedFunction
 from bridge_cffi.mxnet.wrap import to_mxnet_func
-from bridge_cffi.native import EXTENSION_PATH, ffi, lib
+from bridge_cffi.native import EXTENSION_PATH, CData, ffi, lib
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.producers.signature import FLOAT_SCALARS, INT_SCALARS, MX_DTYPE_FLAGS
 from bridge_cffi.unbuilt_tvm.front_end import InferredFunction
@@ -54,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 ShapeRule = Callable[..., Sequence[Sequence[int]]]
 TypeRule = Callable[..., Sequence[Any]]
+#: What pushes an operator's forward or backward: a bridged function, or one of un-built TVM code.
+Bridged = BridgedFunction | InferredFunction
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DTYPE_OF_FLAG = {flag: name for name, flag in MX_DTYPE_FLAGS.items()}
@@ -78,13 +81,13 @@ class _Scalar:
     kind: int  # lib.BRIDGE_ARG_INT / _FLOAT / _BOOL
     dtype: str
 
-    def parse(self, text: str) -> Any:
+    def parse(self, text: str) -> bool | int | float:
         """The value of MXNet's string form of this attribute."""
         if self.kind == lib.BRIDGE_ARG_BOOL:
             return text in ("True", "true", "1")
         return int(text) if self.kind == lib.BRIDGE_ARG_INT else float(text)
 
-    def accepts(self, value: Any) -> bool:
+    def accepts(self, value: object) -> bool:
         """Whether ``value`` is what this attribute takes (cheap: no message, no string)."""
         kind = value.__class__
         if self.kind == lib.BRIDGE_ARG_FLOAT:
@@ -95,7 +98,7 @@ class _Scalar:
             )
         return kind is bool or kind is np.bool_
 
-    def check(self, value: Any, op: str) -> str:
+    def check(self, value: object, op: str) -> str:
         """MXNet's string form of ``value``; raises naming the attribute when it is wrong."""
         if self.kind == lib.BRIDGE_ARG_BOOL:
             if isinstance(value, (bool, np.bool_)):
@@ -144,21 +147,34 @@ class RegisteredOp(NativeObject):
     same operator.
     """
 
-    __slots__ = ("name", "route", "inputs", "outputs", "scalars", "input_type_flags", "_forward",
-                 "_backward", "_shape_rule", "_type_rule", "_layout", "_plan", "_handle",
-                 "_spec_keepalive")
+    __slots__ = (
+        "_backward",
+        "_forward",
+        "_handle",
+        "_layout",
+        "_plan",
+        "_shape_rule",
+        "_spec_keepalive",
+        "_type_rule",
+        "input_type_flags",
+        "inputs",
+        "name",
+        "outputs",
+        "route",
+        "scalars",
+    )
 
     def __init__(
         self,
         name: str,
-        forward: BridgedFunction,
+        forward: Bridged,
         inputs: tuple[str, ...],
         outputs: tuple[str, ...],
         scalars: tuple[_Scalar, ...],
         shape_rule: Callable[[list[tuple[int, ...]], dict[str, Any]], list[tuple[int, ...]]],
         type_rule: Callable[[list[Any], dict[str, Any]], list[Any]],
         layout: _Layout,
-        backward: BridgedFunction | None,
+        backward: Bridged | None,
         route: str,
     ) -> None:
         self.name = name
@@ -203,9 +219,12 @@ class RegisteredOp(NativeObject):
 
     # ---- calls ----
 
-    def __call__(self, *inputs: Any, name: str | None = None, **attrs: Any) -> Any:
+    def __call__(
+        self, *inputs: NDArray | Symbol, name: str | None = None, **attrs: object
+    ) -> Outputs:
         """Apply the operator: NDArrays in, NDArrays out (asynchronous); or Symbols in, a
-        Symbol out. Scalar parameters are keyword attributes."""
+        Symbol out. Scalar parameters are keyword attributes.
+        """
         if any(isinstance(x, mx.sym.Symbol) for x in inputs):
             return self.symbol(*inputs, name=name, **attrs)
         return self.ndarray(*inputs, **attrs)
@@ -230,7 +249,7 @@ class RegisteredOp(NativeObject):
                 f"got {len(inputs)}"
             )
 
-    def symbol(self, *inputs: Any, name: str | None = None, **attrs: Any) -> Any:
+    def symbol(self, *inputs: Symbol, name: str | None = None, **attrs: object) -> Symbol:
         """The operator applied to Symbols: a ``Custom`` node with ``op_type`` this name."""
         self._check_count(inputs)
         for position, x in enumerate(inputs):
@@ -246,16 +265,17 @@ class RegisteredOp(NativeObject):
             return getattr(mx.sym, self.name)(*inputs, **kwargs)
         return mx.sym.Custom(*inputs, op_type=self.name, **kwargs)
 
-    def via_mxnet(self, *inputs: Any, **attrs: Any) -> Any:
+    def via_mxnet(self, *inputs: NDArray, **attrs: object) -> Outputs:
         """The operator on NDArrays through MXNet's own operator invocation (as recording
-        does): ``mx.nd.<name>`` or ``mx.nd.Custom``, whichever its route registered."""
+        does): ``mx.nd.<name>`` or ``mx.nd.Custom``, whichever its route registered.
+        """
         self._check_count(inputs)
         strings = self._attributes(attrs)
         if self.route == EXTENSION_LIBRARY:
             return getattr(mx.nd, self.name)(*inputs, **strings)
         return mx.nd.Custom(*inputs, op_type=self.name, **strings)
 
-    def ndarray(self, *inputs: Any, **attrs: Any) -> Any:
+    def ndarray(self, *inputs: NDArray, **attrs: object) -> Outputs:
         """The operator applied to NDArrays: outputs allocated and returned at once."""
         # The common call is checked by cheap tests only; any doubt takes the path that
         # explains itself (_check_count, _attributes, the messages below).
@@ -276,7 +296,7 @@ class RegisteredOp(NativeObject):
             return self.via_mxnet(*inputs, **attrs)
         return self._push(inputs, attrs)
 
-    def _push(self, inputs: tuple[Any, ...], values: dict[str, Any]) -> Any:
+    def _push(self, inputs: tuple[NDArray, ...], values: dict[str, Any]) -> Outputs:
         forward = self._forward
         if isinstance(forward, InferredFunction):
             return forward(
@@ -286,7 +306,7 @@ class RegisteredOp(NativeObject):
         dtypes = self._type_rule([x.dtype for x in inputs], values)
         ctx = inputs[0].context if inputs else mx.cpu()
         outputs = [
-            nd_empty(tuple(s), d, dtype_flag(d), ctx) for s, d in zip(shapes, dtypes)
+            nd_empty(tuple(s), d, dtype_flag(d), ctx) for s, d in zip(shapes, dtypes, strict=False)
         ]
         forward(*self._full_arguments(inputs, outputs, values))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
@@ -316,20 +336,23 @@ class RegisteredOp(NativeObject):
 # ---- C callbacks (graph-build time, on the thread MXNet infers on) ----
 
 
-def _attrs(num: int, keys: Any, values: Any) -> dict[str, str]:
+def _attrs(num: int, keys: CData, values: CData) -> dict[str, str]:
     return {ffi.string(keys[i]).decode(): ffi.string(values[i]).decode() for i in range(num)}
 
 
-def _report(error: Any, exc: BaseException) -> int:
+def _report(error: CData, exc: BaseException) -> int:
     message = str(exc) or type(exc).__name__
     data = message.encode("utf-8", "replace")[: lib.BRIDGE_ERROR_CAPACITY - 1]
     ffi.memmove(error, data + b"\0", len(data) + 1)
     return 1
 
 
-@ffi.def_extern()  # type: ignore[misc]
-def bridge_py_infer_shape(context, num_attrs, keys, values, num_inputs, in_ndims, in_dims,  # type: ignore[no-untyped-def]
-                          num_outputs, out_ndims, out_dims, error):
+@ffi.def_extern()
+def bridge_py_infer_shape(
+    context: CData, num_attrs: int, keys: CData, values: CData, num_inputs: int,
+    in_ndims: CData, in_dims: CData, num_outputs: int, out_ndims: CData, out_dims: CData,
+    error: CData,
+) -> int:
     """MXNet asks a registered operator for its output shapes."""
     try:
         op: RegisteredOp = ffi.from_handle(context)
@@ -338,11 +361,11 @@ def bridge_py_infer_shape(context, num_attrs, keys, values, num_inputs, in_ndims
                   for i in range(num_inputs)]
         result = op.infer_shapes(_attrs(num_attrs, keys, values), shapes)
         if len(result) != num_outputs:
-            raise BridgeValueError(f"the shape rule gave {len(result)} shapes for "
+            raise BridgeValueError(f"the shape rule gave {len(result)} shapes for "  # noqa: TRY301 - reported to MXNet below, like any error
                                    f"{num_outputs} output(s)")
         for j, shape in enumerate(result):
             if len(shape) > width:
-                raise BridgeValueError(f"output {j} has more than {width} dimensions")
+                raise BridgeValueError(f"output {j} has more than {width} dimensions")  # noqa: TRY301 - as above
             out_ndims[j] = len(shape)
             for d, size in enumerate(shape):
                 out_dims[j * width + d] = size
@@ -351,9 +374,11 @@ def bridge_py_infer_shape(context, num_attrs, keys, values, num_inputs, in_ndims
         return _report(error, exc)
 
 
-@ffi.def_extern()  # type: ignore[misc]
-def bridge_py_infer_type(context, num_attrs, keys, values, num_inputs, in_types, num_outputs,  # type: ignore[no-untyped-def]
-                         out_types, error):
+@ffi.def_extern()
+def bridge_py_infer_type(
+    context: CData, num_attrs: int, keys: CData, values: CData, num_inputs: int,
+    in_types: CData, num_outputs: int, out_types: CData, error: CData,
+) -> int:
     """MXNet asks a registered operator for its output dtypes."""
     try:
         op: RegisteredOp = ffi.from_handle(context)
@@ -363,7 +388,7 @@ def bridge_py_infer_type(context, num_attrs, keys, values, num_inputs, in_types,
             if in_types[i] < 0 and flag >= 0:
                 in_types[i] = flag  # what the kernel takes, for MXNet's backward inference
         if len(result) != num_outputs:
-            raise BridgeValueError(f"the type rule gave {len(result)} dtypes for "
+            raise BridgeValueError(f"the type rule gave {len(result)} dtypes for "  # noqa: TRY301 - reported to MXNet below
                                    f"{num_outputs} output(s)")
         for j, flag in enumerate(result):
             out_types[j] = flag
@@ -418,8 +443,8 @@ def _from_inferred(
 
     expected = [d for d in func.input_dtypes if d is not None]
 
-    def type_rule(dtypes: list[Any], values: dict[str, Any]) -> list[Any]:
-        for position, (got, want) in enumerate(zip(dtypes, expected)):
+    def type_rule(dtypes: list[Any], values: dict[str, Any]) -> list[Any]:  # noqa: ARG001 - a rule's signature
+        for position, (got, want) in enumerate(zip(dtypes, expected, strict=False)):
             if got is not None and np.dtype(got) != want:
                 raise BridgeTypeError(
                     f"input {position} ({inputs[position]}) must be {np.dtype(want).name}, got "
@@ -436,7 +461,8 @@ def _backward_layout(
     n_out: int,
 ) -> tuple[_Layout, list[tuple[int, int]]]:
     """Where each parameter of ``backward`` comes from in MXNet's backward array list
-    (output gradients, inputs, outputs, input gradients) and which arrays it reads."""
+    (output gradients, inputs, outputs, input gradients) and which arrays it reads.
+    """
     forward_args = [p for p in forward.parameters if not p.is_output]
     slots: list[tuple[int, int]] = []
     position = 0  # among backward's non-output parameters
@@ -517,13 +543,16 @@ def _from_compiled(
             _Layout(tuple(slots)), shape_rule, type_rule)
 
 
-def _native_call(keepalive: list[Any], func: BridgedFunction | None, layout: _Layout | None) -> Any:
+def _native_call(
+    keepalive: list[object], func: Bridged | None, layout: _Layout | None
+) -> CData:
     call = ffi.new("bridge_op_call*")
     if func is None or layout is None:
         call.kernel = ffi.NULL
         return call
     slots = ffi.new("bridge_op_slot[]", max(len(layout.slots), 1))
-    for slot, (is_scalar, index) in zip(slots, layout.slots):
+    # strict=False: the C array has one slot even for an empty layout.
+    for slot, (is_scalar, index) in zip(slots, layout.slots, strict=False):
         slot.is_scalar = is_scalar
         slot.index = index
     keepalive += [slots, func]
@@ -533,7 +562,7 @@ def _native_call(keepalive: list[Any], func: BridgedFunction | None, layout: _La
     return call
 
 
-def _strings(keepalive: list[Any], names: Sequence[str]) -> Any:
+def _strings(keepalive: list[object], names: Sequence[str]) -> CData:
     owned = [ffi.new("char[]", n.encode()) for n in names]
     array = ffi.new("const char*[]", max(len(owned), 1))
     for i, s in enumerate(owned):
@@ -561,7 +590,8 @@ def _namespace(namespace: str) -> tuple[types.SimpleNamespace, types.SimpleNames
 def operator_route() -> str:
     """How operators reach MXNet here: ``extension_library`` where MXNet implements the
     extension-library interface this extension does (MXNet 1.9, MX_LIBRARY_VERSION 11), else
-    ``custom_op``. ``BRIDGE_CFFI_OPERATOR_ROUTE`` chooses one explicitly."""
+    ``custom_op``. ``BRIDGE_CFFI_OPERATOR_ROUTE`` chooses one explicitly.
+    """
     chosen = os.environ.get("BRIDGE_CFFI_OPERATOR_ROUTE")
     if chosen:
         if chosen not in _ROUTES:
@@ -582,16 +612,43 @@ def _load_as_library(name: str) -> None:
         raise BridgeValueError(f"register_op({name!r}): MXNet loaded {path} but has no {name}")
 
 
+# func given (KernelSource is Any, which None matches too: this overload comes first).
+@overload
 def register_op(
     name: str,
-    func: Any = None,
+    func: KernelSource,
     const_loc: Sequence[int] | None = None,
     *,
     infer_shape: ShapeRule | None = None,
     infer_type: TypeRule | None = None,
     namespace: str = "bridge",
-    target: Any = None,
-) -> Any:
+    target: Target = None,
+) -> RegisteredOp: ...
+
+
+@overload
+def register_op(
+    name: str,
+    func: None = None,
+    const_loc: Sequence[int] | None = None,
+    *,
+    infer_shape: ShapeRule | None = None,
+    infer_type: TypeRule | None = None,
+    namespace: str = "bridge",
+    target: Target = None,
+) -> Callable[[KernelSource], RegisteredOp]: ...
+
+
+def register_op(
+    name: str,
+    func: KernelSource = None,
+    const_loc: Sequence[int] | None = None,
+    *,
+    infer_shape: ShapeRule | None = None,
+    infer_type: TypeRule | None = None,
+    namespace: str = "bridge",
+    target: Target = None,
+) -> RegisteredOp | Callable[[KernelSource], RegisteredOp]:
     """Register ``func`` as the MXNet operator ``name``; returns the :class:`RegisteredOp`.
 
     ``func`` is un-built TVM code (a PrimFunc/IRModule, or what ``to_mxnet_func`` made of
@@ -606,8 +663,12 @@ def register_op(
     ``mx.nd.<namespace>.<name>`` and ``mx.sym.<namespace>.<name>``.
     """
     if func is None:
-        return lambda f: register_op(name, f, const_loc, infer_shape=infer_shape,
-                                     infer_type=infer_type, namespace=namespace, target=target)
+
+        def decorate(f: KernelSource) -> RegisteredOp:
+            return register_op(name, f, const_loc, infer_shape=infer_shape,
+                               infer_type=infer_type, namespace=namespace, target=target)
+
+        return decorate
     if not isinstance(name, str) or not _NAME.match(name):
         raise BridgeValueError(f"name: expected an identifier, got {name!r}")
     if not isinstance(namespace, str) or not _NAME.match(namespace):
@@ -619,7 +680,7 @@ def register_op(
     if isinstance(func, DifferentiableFunction):
         if const_loc is not None:
             raise BridgeValueError("const_loc: the differentiable pair knows its inputs already")
-        forward: BridgedFunction = func.forward
+        forward: Bridged = func.forward
         backward, save_outputs = func.backward, func.save_outputs
     elif isinstance(func, BridgedFunction):
         forward = func
@@ -658,7 +719,8 @@ def register_op(
     spec.forward = _native_call(keepalive, forward, layout)[0]
     dependencies: list[tuple[int, int]] = []
     if backward is not None:
-        assert isinstance(forward, InferredFunction)
+        assert isinstance(forward, InferredFunction)  # noqa: S101 - for mypy: a pair's forward is
+        # un-built code (differentiable() makes both InferredFunctions)
         backward_layout, dependencies = _backward_layout(
             forward, backward, save_outputs, len(inputs), len(outputs)
         )
@@ -666,7 +728,8 @@ def register_op(
     else:
         spec.backward = _native_call(keepalive, None, None)[0]
     deps = ffi.new("bridge_op_dependency[]", max(len(dependencies), 1))
-    for dep, (group, index) in zip(deps, dependencies):
+    # strict=False: the C array has one entry even for no dependencies.
+    for dep, (group, index) in zip(deps, dependencies, strict=False):
         dep.group = group
         dep.index = index
     keepalive.append(deps)

@@ -91,7 +91,7 @@ def pack_arguments(args: Iterable[Any]) -> bytes:
     return pack(*values)
 
 
-def _scalar(position: int, value: Any) -> tuple[int, Any]:
+def _scalar(position: int, value: object) -> tuple[int, int | float]:
     """The (kind, payload) of a non-array argument."""
     if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
         return (_BOOL, 1 if value else 0)
@@ -105,7 +105,7 @@ def _scalar(position: int, value: Any) -> tuple[int, Any]:
     raise BridgeTypeError(_wrong_type_message(position, value))
 
 
-def _wrong_type_message(position: int, value: Any) -> str:
+def _wrong_type_message(position: int, value: object) -> str:
     kind = type(value)
     hint = ""
     if np is not None and isinstance(value, np.ndarray):

@@ -36,7 +36,7 @@ _gpu_state: dict[int, tuple[str, str]] = {}
 
 def ensure_ready() -> Readiness:
     """Bind MXNet and run the layout self-tests the first time; later calls are free."""
-    global _state
+    global _state  # noqa: PLW0603 - process-wide state, bound once (under the lock)
     if _state is not None:
         return _state
     with _lock:

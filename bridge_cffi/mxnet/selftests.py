@@ -7,8 +7,9 @@ Each returns ``(confirmed, detail)``. They run in-process against the loaded MXN
 from __future__ import annotations
 
 from bridge_cffi.errors import BridgeError, check, new_error_buffer
+from bridge_cffi.foreign_types import NDArray
 from bridge_cffi.mxnet.binding import bind_cuda, bind_mxnet
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.native import CData, ffi, lib
 
 #: Outcomes of the GPU stream self-test (the probe's ``gpu`` line).
 GPU_CONFIRMED = "confirmed"
@@ -22,7 +23,7 @@ _DEFAULT_STREAMS = {0: "NULL (the legacy default stream)", 1: "CU_STREAM_LEGACY"
 _CUDA_NOT_READY = 600
 
 
-def _chunk(array) -> int:  # type: ignore[no-untyped-def]
+def _chunk(array: NDArray) -> int:
     return int(
         ffi.cast("uintptr_t", lib.bridge_mxnet_chunk_word(ffi.cast("void*", array.handle.value)))
     )
@@ -124,7 +125,7 @@ def gpu_absent_reason() -> str | None:
 
         if not Features().is_enabled("CUDA"):
             return "this MXNet is built without CUDA"
-    except Exception:  # noqa: BLE001 - no feature list (old MXNet): count devices instead
+    except Exception:  # noqa: BLE001, S110 - no feature list (old MXNet): count devices instead
         pass
     try:
         count = mx.context.num_gpus()
@@ -180,7 +181,7 @@ def gpu_stream_layout(
     return _judge_gpu_stream(device_id, seen)
 
 
-def _judge_gpu_stream(device_id: int, seen) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _judge_gpu_stream(device_id: int, seen: CData) -> tuple[str, str]:
     if not seen.ran:
         return GPU_NOT_CONFIRMED, "the GPU probe operation never ran"
     if (seen.dev_type, seen.dev_id) != (2, device_id):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
+from bridge_cffi.foreign_types import KernelSource, Target
 from bridge_cffi.mxnet.function import BridgedFunction, check_const_loc_range, normalise_const_loc
 from bridge_cffi.mxnet.readiness import ensure_ready
 from bridge_cffi.producers.kernel import make_kernel
@@ -20,19 +21,19 @@ if TYPE_CHECKING:
     from bridge_cffi.unbuilt_tvm.front_end import InferredFunction
 
 
-def is_unbuilt_tvm(func: Any) -> bool:
+def is_unbuilt_tvm(func: object) -> bool:
     """Whether ``func`` is un-built TVM code (a PrimFunc or IRModule), which the bridge builds."""
     kind = type(func)
     return kind.__module__.startswith("tvm.") and kind.__name__ in {"PrimFunc", "IRModule"}
 
 
 def to_mxnet_func(
-    func: Any,
+    func: KernelSource,
     const_loc: Iterable[int] | None = None,
     *,
     name: str | None = None,
     priority: int = 0,
-    target: Any = None,
+    target: Target = None,
 ) -> BridgedFunction | InferredFunction:
     """Wrap ``func`` so that calling it pushes one asynchronous operation to MXNet's engine.
 

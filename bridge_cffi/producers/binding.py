@@ -20,7 +20,7 @@ _tvm_legacy_bound: str | None = None
 
 def bind_tvmffi() -> None:
     """Resolve tvm-ffi's stable C ABI from the loaded libtvm_ffi."""
-    global _tvmffi_bound
+    global _tvmffi_bound  # noqa: PLW0603 - process-wide state, bound once (under the lock)
     if _tvmffi_bound:
         return
     with _lock:
@@ -50,7 +50,7 @@ def bind_tvm_legacy(library_path: str) -> None:
     GNU-unique C++ statics and abort when both are loaded (measured with hhb-tvm 3.2.3 and
     apache-tvm 0.27); the refusal says so instead of letting a later call abort.
     """
-    global _tvm_legacy_bound
+    global _tvm_legacy_bound  # noqa: PLW0603 - process-wide state, bound once (under the lock)
     if _tvm_legacy_bound is not None:
         if _tvm_legacy_bound != library_path:
             raise BridgeLibraryError(

@@ -46,7 +46,7 @@ def guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
     """``function`` wrapped so that, while it runs, MXNet's waits raise BridgeEngineError."""
     waits = waiting_code()
 
-    def refuse_waits(frame: FrameType, event: str, arg: Any) -> None:
+    def refuse_waits(frame: FrameType, event: str, arg: object) -> None:  # noqa: ARG001 - sys.setprofile's
         if event == "call" and frame.f_code in waits:
             raise BridgeEngineError(
                 f"{name}: the bridged Python kernel called {waits[frame.f_code]} on MXNet's "
@@ -56,7 +56,7 @@ def guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
             )
 
     @functools.wraps(function)
-    def run(*args: Any) -> Any:
+    def run(*args: object) -> object:
         previous = sys.getprofile()
         sys.setprofile(refuse_waits)  # this thread only
         try:

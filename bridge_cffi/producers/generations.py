@@ -13,7 +13,7 @@ import ctypes
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -42,7 +42,7 @@ def library_exports(path: str | os.PathLike[str], name: str) -> bool:
     return hasattr(library, name)
 
 
-def packed_func_runtime_of(obj: Any) -> str | None:
+def packed_func_runtime_of(obj: object) -> str | None:
     """Path of the PackedFunc-generation runtime ``obj``'s TVM package loaded, or None.
 
     The package is the top-level module ``obj``'s class comes from (``tvm`` for hhb-tvm's
@@ -58,9 +58,10 @@ def packed_func_runtime_of(obj: Any) -> str | None:
     return path
 
 
-def packed_func_kind(obj: Any) -> Literal["function", "module"] | None:
+def packed_func_kind(obj: object) -> Literal["function", "module"] | None:
     """``"function"`` for a PackedFunc, ``"module"`` for a runtime Module of the PackedFunc
-    generation, else None (objects of the tvm-ffi generation included)."""
+    generation, else None (objects of the tvm-ffi generation included).
+    """
     handle = getattr(obj, "handle", None)
     if not isinstance(handle, ctypes.c_void_p) or packed_func_runtime_of(obj) is None:
         return None
@@ -88,7 +89,8 @@ def _defined_dynamic_symbols(path: Path) -> set[str]:
 def exported_library_generation(path: str | os.PathLike[str]) -> Generation | None:
     """What the shared library at ``path`` is, read from its ELF exports without loading it:
     a TVM module of either generation (``export_library``), a protocol kernel library, or None
-    for anything else. Raises OSError/ELFError for a file that is missing or not ELF."""
+    for anything else. Raises OSError/ELFError for a file that is missing or not ELF.
+    """
     defined = _defined_dynamic_symbols(Path(path))
     if PROTOCOL_FACTORY in defined:
         return "bridge-protocol"
@@ -109,7 +111,8 @@ def mapped_packed_func_runtime() -> str | None:
 
 def mapped_tvmffi_runtime() -> str | None:
     """A loaded libtvm_runtime / libtvm of the tvm-ffi generation (it links libtvm_ffi and
-    exports no TVMFuncCall), if the process has one."""
+    exports no TVMFuncCall), if the process has one.
+    """
     for path in mapped_libraries_named("libtvm", "libtvm_runtime"):
         if not library_exports(path, PACKED_FUNC_SYMBOL):
             return path

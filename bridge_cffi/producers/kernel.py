@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.foreign_types import KernelSource, TvmFunction, TvmModule
+from bridge_cffi.native import CData, ffi, lib
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.producers.binding import bind_tvmffi
 from bridge_cffi.producers.generations import (
@@ -51,11 +52,12 @@ class Kernel(NativeObject):
     @property
     def accepts_byte_offset(self) -> bool:
         """Whether the kernel reads views at data + byte_offset; if not, the engine consumer
-        hands it misaligned views through an aligned copy (staging)."""
+        hands it misaligned views through an aligned copy (staging).
+        """
         return bool(lib.bridge_kernel_accepts_byte_offset(self.pointer))
 
 
-def _owned(pointer: Any) -> Any:
+def _owned(pointer: CData) -> CData:
     return ffi.gc(pointer, lib.bridge_kernel_release)
 
 
@@ -64,9 +66,9 @@ ACCEPTS_BYTE_OFFSET = lib.BRIDGE_KERNEL_ACCEPTS_BYTE_OFFSET
 
 
 def from_tvmffi_function(
-    function: Any,
+    function: TvmFunction,
     name: str | None,
-    keepalive: tuple[Any, ...] = (),
+    keepalive: tuple[object, ...] = (),
     accepts_byte_offset: bool = True,
 ) -> Kernel:
     """Adapt a ``tvm_ffi.Function`` (anything speaking tvm-ffi's C ABI).
@@ -86,14 +88,14 @@ def from_tvmffi_function(
         error,
         "func",
     )
-    return Kernel(_owned(out[0]), shown, -1, keepalive + (function,))
+    return Kernel(_owned(out[0]), shown, -1, (*keepalive, function))
 
 
 def from_tvm_module(
-    module: Any,
+    module: TvmModule,
     name: str | None,
     built_by_tvm: bool | None = None,
-    signature_from: Callable[[Any, str], Signature | None] | None = None,
+    signature_from: Callable[[TvmModule, str], Signature | None] | None = None,
 ) -> Kernel:
     """Adapt a TVM runtime Module through its entry function.
 
@@ -123,7 +125,7 @@ def from_tvm_module(
     return Kernel(kernel.pointer, kernel.name, kernel.num_args, kernel.keepalive, signature)
 
 
-def from_c_pointer(pointer: Any, name: str | None, keepalive: tuple[Any, ...] = ()) -> Kernel:
+def from_c_pointer(pointer: CData, name: str | None, keepalive: tuple[object, ...] = ()) -> Kernel:
     """Adapt a ``bridge_kernel*`` whose one reference is handed over to the bridge."""
     kernel = ffi.cast("bridge_kernel*", pointer)
     error = new_error_buffer()
@@ -149,7 +151,11 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
         # RTLD_NODELETE: pending operations hold C references to the kernel, whose code lives
         # in this library; cffi dlcloses it when `library` is collected, which would unmap
         # that code under an engine thread still due to call it. Never unload it.
-        library = private.dlopen(os.fspath(path), private.RTLD_NOW | private.RTLD_NODELETE)
+        # types-cffi 2.1 lacks FFI.RTLD_* (cffi's FFI has them).
+        library = private.dlopen(
+            os.fspath(path),
+            private.RTLD_NOW | private.RTLD_NODELETE,  # type: ignore[attr-defined]
+        )
     except OSError as failure:
         raise BridgeTypeError(f"func: cannot load {path}: {failure}") from failure
     try:
@@ -163,12 +169,14 @@ def load_c_kernel(path: str | os.PathLike[str], symbol: str = "bridge_kernel_cre
     return from_c_pointer(ffi.cast("bridge_kernel*", address), None, keepalive=(library, private))
 
 
-def from_packed_func_generation(func: Any, kind: str, name: str | None) -> Kernel:
+def from_packed_func_generation(
+    func: TvmFunction | TvmModule, kind: str, name: str | None
+) -> Kernel:
     """Adapt a PackedFunc or runtime Module of the PackedFunc generation (TVM < 0.20)."""
     from bridge_cffi.producers import tvm_legacy as legacy
 
     runtime = packed_func_runtime_of(func)
-    assert runtime is not None  # packed_func_kind found it
+    assert runtime is not None  # noqa: S101 - for mypy: packed_func_kind found it
     adapt = legacy.from_packed_func if kind == "function" else legacy.from_packed_func_module
     pointer, shown, keepalive = adapt(func, name, runtime)
     return Kernel(_owned(pointer), shown, int(pointer.num_args), (keepalive,))
@@ -176,7 +184,8 @@ def from_packed_func_generation(func: Any, kind: str, name: str | None) -> Kerne
 
 def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Kernel:
     """Adapt the shared library at ``path``: a TVM ``export_library`` file of either
-    generation or a protocol kernel library, told apart by what it exports."""
+    generation or a protocol kernel library, told apart by what it exports.
+    """
     if not os.path.isfile(path):
         raise BridgeTypeError(
             f"func: got {os.fspath(path)!r}, taken as the path of an exported library, but no "
@@ -210,7 +219,7 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
             tvm_ffi.load_module(os.fspath(path)),
             name,
             built_by_tvm=True,
-            signature_from=lambda _, entry: of_library(path, entry),
+            signature_from=lambda _, entry: of_library(os.fspath(path), entry),
         )
     raise BridgeTypeError(
         f"func: {os.fspath(path)} is neither a TVM export_library file (no __tvm_ffi_* or "
@@ -218,7 +227,7 @@ def from_exported_library(path: str | os.PathLike[str], name: str | None) -> Ker
     )
 
 
-def make_kernel(func: Any, name: str | None) -> Kernel:
+def make_kernel(func: KernelSource, name: str | None) -> Kernel:
     """Dispatch on what ``func`` is and return its kernel."""
     if isinstance(func, Kernel):
         if name is None:
@@ -261,6 +270,6 @@ def make_kernel(func: Any, name: str | None) -> Kernel:
     )
 
 
-def _retained(kernel: Kernel) -> Any:
+def _retained(kernel: Kernel) -> CData:
     lib.bridge_kernel_retain(kernel.pointer)
     return _owned(ffi.cast("bridge_kernel*", kernel.pointer))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from bridge_cffi.foreign_types import TvmModule
 
 #: A signature string as TVM's codegen embeds it: ``name(param, ...)`` NUL-terminated.
 _IR_SIGNATURE = re.compile(r'c"([A-Za-z_][\w.]*)\(((?:[^"\\]|\\[0-9A-Fa-f]{2})*)\)\\00"')
@@ -41,7 +42,8 @@ FLOAT_SCALARS = {"float16", "float32", "float64", "bfloat16"}
 @dataclass(frozen=True)
 class Parameter:
     """One parameter: a tensor with a dtype and extents (ints, or names of symbolic extents,
-    or None where the extent is an expression), or a scalar of a dtype."""
+    or None where the extent is an expression), or a scalar of a dtype.
+    """
 
     name: str
     tensor: bool
@@ -114,9 +116,10 @@ def _choose(found: list[tuple[str, str]], entry: str) -> Signature | None:
     return parse(*candidates[0])
 
 
-def of_module(module: Any, entry: str) -> Signature | None:
+def of_module(module: TvmModule, entry: str) -> Signature | None:
     """The signature of ``module``'s function ``entry`` (or of its only function), if TVM
-    embedded one in the module's LLVM IR."""
+    embedded one in the module's LLVM IR.
+    """
     try:
         source = module.inspect_source("ll")
     except Exception:  # noqa: BLE001 - not an LLVM module, or loaded from a file

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import cast
 
 from bridge_cffi.errors import BridgeLibraryError, BridgeTypeError, check, new_error_buffer
-from bridge_cffi.native import ffi, lib
+from bridge_cffi.foreign_types import TvmFunction, TvmModule
+from bridge_cffi.native import CData, ffi, lib
 from bridge_cffi.producers.binding import bind_tvm_legacy
 from bridge_cffi.producers.generations import mapped_packed_func_runtime, packed_func_runtime_of
 
@@ -21,8 +22,8 @@ ENTRY_FUNCTION = "__tvm_main__"
 
 
 def _new_kernel(
-    source: Any, source_kind: int, function_name: str | None, shown: str, context: str
-) -> Any:
+    source: CData | bytes, source_kind: int, function_name: str | None, shown: str, context: str
+) -> CData:
     out = ffi.new("bridge_kernel**")
     error = new_error_buffer()
     # With DEBUG logging on, a kernel failure carries TVM's whole text, backtrace included.
@@ -40,10 +41,12 @@ def _new_kernel(
         error,
         context,
     )
-    return out[0]
+    return cast("CData", out[0])  # a field of cdata is Any to mypy (_native.pyi)
 
 
-def from_packed_func(function: Any, name: str | None, runtime: str) -> tuple[Any, str, Any]:
+def from_packed_func(
+    function: TvmFunction, name: str | None, runtime: str
+) -> tuple[CData, str, object]:
     """(kernel pointer, name, keepalive) for a PackedFunc; the kernel holds its own reference."""
     bind_tvm_legacy(runtime)
     shown = name or getattr(function, "name", None) or "packed_func"
@@ -52,7 +55,9 @@ def from_packed_func(function: Any, name: str | None, runtime: str) -> tuple[Any
             function)
 
 
-def from_packed_func_module(module: Any, name: str | None, runtime: str) -> tuple[Any, str, Any]:
+def from_packed_func_module(
+    module: TvmModule, name: str | None, runtime: str
+) -> tuple[CData, str, object]:
     """(kernel pointer, name, keepalive) for a runtime Module, through its entry function."""
     bind_tvm_legacy(runtime)
     entry = _entry_function_name(module)
@@ -64,9 +69,10 @@ def from_packed_func_module(module: Any, name: str | None, runtime: str) -> tupl
 
 def from_packed_func_library(
     path: str | os.PathLike[str], name: str | None
-) -> tuple[Any, str, Any]:
+) -> tuple[CData, str, object]:
     """(kernel pointer, name, keepalive) for a PackedFunc-generation ``export_library`` file,
-    loaded by the TVM runtime this process already uses (``TVMModLoadFromFile``)."""
+    loaded by the TVM runtime this process already uses (``TVMModLoadFromFile``).
+    """
     runtime = mapped_packed_func_runtime()
     if runtime is None:
         raise BridgeLibraryError(
@@ -83,7 +89,7 @@ def from_packed_func_library(
     return pointer, shown, None
 
 
-def _entry_function_name(module: Any) -> str:
+def _entry_function_name(module: TvmModule) -> str:
     """The function the module's entry symbol names, else ``__tvm_main__`` itself."""
     entry = getattr(module, "entry_name", ENTRY_FUNCTION)
     if not isinstance(entry, str):

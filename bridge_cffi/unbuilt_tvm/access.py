@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
+from bridge_cffi.foreign_types import PrimFunc, TirNode
 from bridge_cffi.mxnet.function import check_const_loc_range
 
 # Access kinds of a parameter, as reported by :func:`analyse`.
@@ -61,18 +62,18 @@ class Parameter:
         return self.access == WRITE
 
 
-def var_handle(obj: Any) -> int:
+def var_handle(obj: TirNode) -> int:
     """A TVM object's identity (its C handle), the key for Vars and buffers."""
     return int(obj.__chandle__())
 
 
-def global_symbol(prim_func: Any, default: str) -> str:
+def global_symbol(prim_func: PrimFunc, default: str) -> str:
     """The PrimFunc's ``global_symbol`` attribute, else ``default``."""
     attrs = prim_func.attrs
     return str(attrs["global_symbol"]) if attrs and "global_symbol" in attrs else default
 
 
-def select_prim_func(func: Any) -> tuple[Any, Any, str]:
+def select_prim_func(func: PrimFunc) -> tuple[PrimFunc, PrimFunc, str]:
     """Return (PrimFunc, what to build, its symbol in the built module)."""
     import tvm
     from tvm import tirx
@@ -99,7 +100,7 @@ def select_prim_func(func: Any) -> tuple[Any, Any, str]:
     raise BridgeTypeError(f"func: expected a tvm PrimFunc or IRModule, got {type(func).__name__}")
 
 
-def analyse(func: Any) -> tuple[Parameter, ...]:
+def analyse(func: PrimFunc) -> tuple[Parameter, ...]:
     """Classify each parameter of an un-built PrimFunc (or an IRModule's PrimFunc)."""
     import tvm_ffi
     from tvm import ir, tirx
@@ -115,22 +116,22 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
     accumulator_loads = dict(loads)
     occurrences = dict(loads)
 
-    def on_store(node: Any) -> None:
+    def on_store(node: TirNode) -> None:
         key = var_handle(node.buffer)
         if key in stores:
             stores[key] += 1
 
-    def on_load(node: Any) -> None:
+    def on_load(node: TirNode) -> None:
         key = var_handle(node.source)
         if key in loads:
             loads[key] += 1
 
-    def on_var(node: Any) -> None:
+    def on_var(node: TirNode) -> None:
         key = var_handle(node)
         if key in occurrences:
             occurrences[key] += 1
 
-    def on_block(block: Any) -> None:
+    def on_block(block: TirNode) -> None:
         written_here = set()
         for region in block.reads:
             key = var_handle(region.source)
@@ -143,7 +144,7 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
                 written_here.add(key)
         if block.init is not None and written_here:
 
-            def on_accumulator(node: Any) -> None:
+            def on_accumulator(node: TirNode) -> None:
                 key = var_handle(node.source)
                 if key in written_here:
                     accumulator_loads[key] += 1
@@ -217,7 +218,8 @@ def analyse(func: Any) -> tuple[Parameter, ...]:
 
 def check_const_loc_agrees(const_loc: frozenset[int], params: Sequence[Parameter]) -> None:
     """Refuse an explicit ``const_loc`` that contradicts the inferred accesses (its range is
-    checked by ``check_const_loc_range`` first)."""
+    checked by ``check_const_loc_range`` first).
+    """
     check_const_loc_range(const_loc, len(params), "a function")
     for param in params:
         listed = param.position in const_loc
@@ -241,10 +243,11 @@ def check_const_loc_agrees(const_loc: frozenset[int], params: Sequence[Parameter
             )
 
 
-def buffers_accept_any_offset(prim_func: Any) -> bool:
+def buffers_accept_any_offset(prim_func: PrimFunc) -> bool:
     """Whether every buffer parameter takes a view at any element offset: its elem_offset is a
     variable with offset_factor 1 (``T.match_buffer(..., offset_factor=1)``). Default buffers
-    (``te.placeholder``) fix elem_offset to 0, and the built code then requires byte_offset 0."""
+    (``te.placeholder``) fix elem_offset to 0, and the built code then requires byte_offset 0.
+    """
     from tvm import tirx
 
     for param in prim_func.params:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bridge_cffi.errors import BridgeTypeError
+from bridge_cffi.foreign_types import Context, Outputs, PrimFunc, Target
 from bridge_cffi.mxnet.function import BridgedFunction, normalise_const_loc
 from bridge_cffi.native_object import NativeObject
 from bridge_cffi.producers.kernel import Kernel, from_tvmffi_function
@@ -61,18 +62,18 @@ class InferredFunction(NativeObject):
     """
 
     __slots__ = (
+        "__weakref__",
         "_bridged",
-        "_parameters",
+        "_default_ctx",
         "_input_plans",
-        "_output_plans",
         "_n_full",
         "_n_short",
-        "_default_ctx",
-        "__weakref__",
+        "_output_plans",
+        "_parameters",
     )
 
     def __init__(
-        self, bridged: BridgedFunction, parameters: tuple[Parameter, ...], default_ctx: Any
+        self, bridged: BridgedFunction, parameters: tuple[Parameter, ...], default_ctx: Context
     ) -> None:
         self._bridged = bridged
         self._parameters = parameters
@@ -125,7 +126,7 @@ class InferredFunction(NativeObject):
             f"outputs={list(self.outputs)}>"
         )
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: object) -> Outputs:
         """Push one operation; return the allocated outputs when they were left out."""
         count = len(args)
         if count == self._n_full:
@@ -138,7 +139,7 @@ class InferredFunction(NativeObject):
             )
         outputs = allocate_outputs(self._input_plans, self._output_plans, args, self._default_ctx)
         full: list[Any] = list(args)
-        for plan, array in zip(self._output_plans, outputs):
+        for plan, array in zip(self._output_plans, outputs, strict=True):
             full.insert(plan.param.position, array)
         self._bridged(*full)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
@@ -156,7 +157,8 @@ class InferredFunction(NativeObject):
     def output_shapes(self, inputs: Sequence[Any]) -> list[tuple[int, ...]]:
         """The output shapes of a call without outputs whose arguments are ``inputs``: a shape
         tuple for each buffer argument, the value for each scalar one. Raises naming the
-        argument when a shape disagrees with the PrimFunc's."""
+        argument when a shape disagrees with the PrimFunc's.
+        """
         return output_shapes(self._input_plans, self._output_plans, inputs)
 
 
@@ -166,14 +168,15 @@ BridgedFunction.register(InferredFunction)
 
 def operation_name(symbol: str, parameters: tuple[Parameter, ...]) -> str:
     """The name shown in MXNet's profiler: the PrimFunc's own, or, for ``te.create_prim_func``'s
-    default ``main``, the names of what it computes (its output buffers, e.g. ``z``)."""
+    default ``main``, the names of what it computes (its output buffers, e.g. ``z``).
+    """
     if symbol != "main":
         return symbol
     outputs = [p.name for p in parameters if p.is_output]
     return "_".join(outputs) if outputs else symbol
 
 
-def _default_context(target: Any) -> Any:
+def _default_context(target: Target) -> Context:
     """Where outputs go when no array argument says: the GPU for GPU targets, else the CPU."""
     import mxnet as mx
     import tvm
@@ -183,12 +186,12 @@ def _default_context(target: Any) -> Any:
 
 
 def wrap_unbuilt(
-    func: Any,
+    func: PrimFunc,
     const_loc: Iterable[int] | None,
     *,
     name: str | None = None,
     priority: int = 0,
-    target: Any = "llvm",
+    target: Target = "llvm",
 ) -> InferredFunction:
     """Analyse, build (``tvm.build(func, target=target)``) and wrap an un-built PrimFunc/IRModule.
 

@@ -10,7 +10,7 @@ from mxnet.ndarray import NDArray
 
 try:  # mx.np arrived in MXNet 1.6; older MXNet only has mx.nd arrays.
     from mxnet.numpy import empty as _numpy_empty
-    from mxnet.numpy import ndarray as _NumpyArray
+    from mxnet.numpy import ndarray as _NumpyArray  # noqa: N812 - a class, named as one
 except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix cell
     _numpy_empty = None
 
@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - exercised by the MXNet 1.5.1 matrix ce
 
 
 from bridge_cffi.errors import BridgeTypeError
+from bridge_cffi.foreign_types import Context, DType
 from bridge_cffi.mxnet.alloc import dtype_flag, nd_empty
 from bridge_cffi.unbuilt_tvm.access import Parameter, var_handle
 from bridge_cffi.unbuilt_tvm.shapes import (
@@ -35,7 +36,7 @@ from bridge_cffi.unbuilt_tvm.shapes import (
 _MXNET_BFLOAT16_FLAG = 12
 
 
-def mxnet_dtype(tvm_dtype: str) -> Any:
+def mxnet_dtype(tvm_dtype: str) -> np.dtype[Any]:
     """The numpy dtype MXNet uses for a TVM dtype string (bfloat16 is MXNet's own)."""
     if tvm_dtype == "bfloat16":
         from mxnet.ndarray.ndarray import _DTYPE_MX_TO_NP
@@ -44,7 +45,7 @@ def mxnet_dtype(tvm_dtype: str) -> Any:
     return np.dtype(tvm_dtype)
 
 
-def dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: DType) -> str:
     """A dtype's name as MXNet and TVM users write it (MXNet's bfloat16 is no "void16")."""
     found = np.dtype(dtype)
     return "bfloat16" if found.names == ("bfloat16",) else found.name
@@ -59,7 +60,7 @@ def plan_call(
     shape_vars = {
         var_handle(d) for p in parameters for d in p.shape if dim_plan(d)[0] == DIM_VAR
     }
-    plans = []
+    plans: list[InputPlan] = []
     for param in parameters:
         if param.is_output:
             continue
@@ -87,12 +88,13 @@ def plan_call(
 def allocate_outputs(
     input_plans: Sequence[InputPlan],
     output_plans: Sequence[OutputPlan],
-    args: tuple[Any, ...],
-    default_ctx: Any,
-) -> list[Any]:
+    args: tuple[object, ...],
+    default_ctx: Context,
+) -> list[NDArray]:
     """New MXNet arrays for the outputs of a call without them, whose arguments are ``args``:
     ``mx.np`` arrays if any array argument is one, else ``mx.nd``; on the first array
-    argument's context, else ``default_ctx``."""
+    argument's context, else ``default_ctx``.
+    """
     # The hot path does only cheap work: messages are formatted when something is wrong.
     first_array = None
     use_np = False
@@ -121,9 +123,9 @@ def allocate_outputs(
     if use_np:
         return [
             _numpy_empty(shape, dtype=out.np_dtype, ctx=ctx)
-            for shape, out in zip(shapes, output_plans)
+            for shape, out in zip(shapes, output_plans, strict=False)
         ]
     return [
         nd_empty(shape, out.np_dtype, out.mx_flag, ctx)
-        for shape, out in zip(shapes, output_plans)
+        for shape, out in zip(shapes, output_plans, strict=False)
     ]

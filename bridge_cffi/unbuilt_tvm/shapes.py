@@ -8,19 +8,21 @@ call only compares and looks up integers; messages are formatted only when somet
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bridge_cffi.errors import BridgeValueError
+from bridge_cffi.foreign_types import TirNode
 from bridge_cffi.unbuilt_tvm.access import Parameter, var_handle
 
 DIM_VAR, DIM_CONST, DIM_EXPR = 0, 1, 2
 
 
-def dim_plan(dim: Any) -> tuple[int, Any]:
+def dim_plan(dim: TirNode) -> tuple[int, TirNode]:
     """How a dimension is found at call time: (DIM_CONST, value), (DIM_VAR, its key) or
-    (DIM_EXPR, the expression)."""
+    (DIM_EXPR, the expression).
+    """
     from tvm import tirx
 
     if isinstance(dim, tirx.IntImm):
@@ -30,7 +32,7 @@ def dim_plan(dim: Any) -> tuple[int, Any]:
     return DIM_EXPR, dim
 
 
-def evaluate(expr: Any, bindings: dict[int, int], what: str) -> int:
+def evaluate(expr: TirNode, bindings: dict[int, int], what: str) -> int:
     """Evaluate an integer shape expression with the dimension variables bound so far."""
     from tvm import tirx
 
@@ -46,7 +48,7 @@ def evaluate(expr: Any, bindings: dict[int, int], what: str) -> int:
             ) from None
     if isinstance(expr, tirx.Cast):
         return evaluate(expr.value, bindings, what)
-    binary = {
+    binary: dict[TirNode, Callable[[int, int], int]] = {  # tirx node classes
         tirx.Add: lambda a, b: a + b,
         tirx.Sub: lambda a, b: a - b,
         tirx.Mul: lambda a, b: a * b,
@@ -90,7 +92,8 @@ def output_shapes(
 ) -> list[tuple[int, ...]]:
     """The output shapes of a call without outputs whose arguments are ``inputs``: a shape
     tuple for each buffer argument, the value for each scalar one. Raises naming the
-    argument when a shape disagrees with the PrimFunc's."""
+    argument when a shape disagrees with the PrimFunc's.
+    """
     bindings: dict[int, int] = {}
     bound_by: dict[int, tuple[InputPlan, int]] = {}
     for plan in input_plans:

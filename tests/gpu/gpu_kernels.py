@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ARCH = os.environ.get("BRIDGE_CFFI_CUDA_ARCH", "sm_90")
 
 
-@lru_cache(maxsize=None)
-def seed_cuda(dtype: str = "float32"):  # type: ignore[no-untyped-def]
+@cache
+def seed_cuda(dtype: str = "float32") -> Any:  # a tvm runtime Module
     """The seed's GPU kernel, examples/seed_example_gpu.py's own build; args (x, y, zz, scale)."""
     import runpy
 
@@ -154,8 +155,8 @@ INLINE_FUNCTIONS = [
 ]
 
 
-@lru_cache(maxsize=None)
-def inline_module():  # type: ignore[no-untyped-def]
+@cache
+def inline_module() -> Any:  # a tvm_ffi Module
     """The tvm-ffi CUDA kernels above, built once per machine (tvm-ffi caches the build)."""
     from tvm_ffi import cpp
 
@@ -169,7 +170,7 @@ def inline_module():  # type: ignore[no-untyped-def]
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def c_copy_kernel_library() -> Path:
     """c_kernels/cuda_copy_kernel.c compiled against the public header (gcc, C11, -Werror)."""
     import bridge_cffi

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gpu_kernels  # noqa: E402
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet.base import MXNetError  # noqa: E402
+import mxnet as mx
+import numpy as np
+from mxnet.base import MXNetError
 
-import bridge_cffi  # noqa: E402
-from bridge_cffi.mxnet.readiness import ensure_gpu_ready  # noqa: E402
+import bridge_cffi
+import gpu_kernels
+from bridge_cffi.mxnet.readiness import ensure_gpu_ready
 
 GPU = mx.gpu(0)
 ENGINE = os.environ.get("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice")
@@ -286,7 +286,7 @@ def gpu_views() -> str:
 
     def staged() -> int:
         mx.nd.waitall()
-        return bridge_cffi.read_counters()["views_staged"]
+        return int(bridge_cffi.read_counters()["views_staged"])
 
     # Aligned views (64 floats = 256 bytes in): byte_offset 0, passed as they are.
     before = staged()

@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+
 from conftest import REPO
 
 HERE = Path(__file__).resolve().parent
@@ -56,8 +58,8 @@ TWO_WORKER_SCENARIOS = [
 ]
 
 
-@lru_cache(maxsize=None)
-def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -> dict:
+@cache
+def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run gpu_scenarios.py in a fresh interpreter; its per-scenario results, or why none."""
     env = {"MXNET_ENGINE_TYPE": engine}
     if workers:
@@ -69,11 +71,11 @@ def run_scenarios(engine: str, workers: str = "", names: tuple[str, ...] = ()) -
     )
     for line in done.stdout.splitlines():
         if line.startswith("RESULTS "):
-            return json.loads(line[len("RESULTS "):])
+            return cast("dict[str, Any]", json.loads(line[len("RESULTS "):]))
     return {"__crash__": f"rc {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"}
 
 
-def _assert_scenario(results: dict, name: str) -> None:
+def _assert_scenario(results: dict[str, Any], name: str) -> None:
     assert "__crash__" not in results, results.get("__crash__")
     assert name in results, f"{name} did not run"
     assert results[name]["ok"], results[name]["detail"]

@@ -9,17 +9,19 @@ import gc
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mxnet as mx
 import numpy as np
 import pytest
 import tvm
-from abi_native_builds import build_shared
-from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 import bridge_cffi
+from abi_native_builds import build_shared
 from bridge_cffi.producers.generations import exported_library_generation, packed_func_kind
+from packed_func_kernels import exported, pick_if, scaled_add, shift_by
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,11 +43,12 @@ def test_this_tvm_is_of_the_packed_func_generation() -> None:
 @pytest.mark.parametrize("form", ["module", "packed_func", "exported_path"])
 def test_seed_example_matches_numpy(form: str, tmp_path: Path) -> None:
     module = scaled_add()
-    func = {
+    makers: dict[str, Callable[[], Any]] = {
         "module": lambda: module,
         "packed_func": lambda: module["scaled_add"],
         "exported_path": lambda: exported(module, tmp_path),
-    }[form]()
+    }
+    func = makers[form]()
     bridged = bridge_cffi.to_mxnet_func(func, const_loc=[0, 1])
     xx, yy, x, y = _inputs()
     zz = mx.nd.empty((20,))

@@ -1,5 +1,6 @@
 """The compatibility matrix's cells: which MXNet, TVM and apache-tvm-ffi each environment
-installs, the pins and why, and where the runner keeps its files."""
+installs, the pins and why, and where the runner keeps its files.
+"""
 
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ class Cell:
 
     @property
     def id(self) -> str:
+        """The cell's name: its MXNet and TVM versions (and tvm-ffi's for the control)."""
         suffix = f"-tvm_ffi_{self.tvm_ffi}-unpinned" if self.control else ""
         return f"mxnet_{self.mxnet}-tvm_{self.tvm}{suffix}"
 
     def requirements(self) -> list[str]:
+        """The pins the cell's virtualenv is installed from."""
         return [f"mxnet=={self.mxnet}", f"apache-tvm=={self.tvm}",
                 f"apache-tvm-ffi=={self.tvm_ffi}", *COMMON_PINS]
 

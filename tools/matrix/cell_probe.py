@@ -15,7 +15,7 @@ def run_probe(python: str, staging: Path, env: dict[str, str], log: Path) -> dic
     started = time.monotonic()
     try:
         done = subprocess.run([python, "-m", "abi_checks", "--json"], cwd=staging, env=env,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:
         return {"ran": False, "error": "probe timed out after 300 s"}
     with log.open("a") as out:

@@ -30,17 +30,20 @@ print(json.dumps(out))
 def installed_versions(python: str, staging: Path, env: dict[str, str]) -> dict[str, object]:
     """The versions the cell's interpreter has installed, and where bridge_cffi loads from."""
     done = subprocess.run([python, "-c", _VERSIONS_SCRIPT, *_REPORTED_DISTRIBUTIONS],
-                          cwd=staging, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=staging, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     if done.returncode != 0:
         return {"error": done.stderr.strip()[-1000:]}
     versions: dict[str, object] = json.loads(done.stdout)
-    return without_venv_paths(versions)  # type: ignore[return-value]
+    return without_venv_paths(versions)
 
 
 def source_state() -> dict[str, object]:
     """The commit the matrix measured, and whether the tree had uncommitted changes."""
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        )
         return done.stdout.strip() if done.returncode == 0 else ""
 
     return {"commit": git("rev-parse", "--short=12", "HEAD") or None,

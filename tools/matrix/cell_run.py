@@ -23,7 +23,8 @@ from junit_results import count_junit, failed_names, top_causes
 
 def stage_tests(destination: Path) -> Path:
     """Copy what the tests read (tests/, csrc/ for headers, examples/, pytest's config) into
-    ``destination``, without the packages: `import bridge_cffi` then finds the installed wheel."""
+    ``destination``, without the packages: `import bridge_cffi` then finds the installed wheel.
+    """
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
@@ -41,7 +42,7 @@ def _run_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path,
         out.flush()
         try:
             code = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=timeout).returncode
+                                  timeout=timeout, check=False).returncode
         except subprocess.TimeoutExpired:
             out.write(f"\n[runner] timed out after {timeout:.0f} s\n")
             code = -9
@@ -55,11 +56,13 @@ def run_pytest(python: str, staging: Path, pattern: str, name: str, env: dict[st
     report.unlink(missing_ok=True)
     files = sorted(str(path.relative_to(staging)) for path in staging.glob(pattern))
     command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(staging),
-               "-c", str(staging / "pyproject.toml"), "--basetemp", str(staging.parent / f"{name}.tmp"),
+               "-c", str(staging / "pyproject.toml"),
+               "--basetemp", str(staging.parent / f"{name}.tmp"),
                "--junitxml", str(report), *files]
     code, seconds = _run_logged(command, staging, env, log, timeout)
-    result: dict[str, object] = {"exit_code": code, "seconds": seconds, **count_junit(report)}
-    result["ok"] = code == 0 and result["tests"] > 0
+    counts = count_junit(report)
+    result: dict[str, object] = {"exit_code": code, "seconds": seconds, **counts}
+    result["ok"] = code == 0 and counts["tests"] > 0
     result["failing"] = failed_names(report)
     result["causes"] = top_causes(report)
     return result

@@ -11,8 +11,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import matrix_cells  # noqa: E402
-import results_table  # noqa: E402
+import matrix_cells
+import results_table
 
 
 def _group(ok: bool, tests: int = 10) -> dict[str, Any]:

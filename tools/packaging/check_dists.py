@@ -119,7 +119,7 @@ def check_extension(wheel: Path, work: Path) -> None:
         dynamic = ELFFile(stream).get_section_by_name(".dynamic")
         assert isinstance(dynamic, DynamicSection)
         tags = [(tag.entry.d_tag, getattr(tag, "needed", None)) for tag in dynamic.iter_tags()]
-    needed = {value for tag, value in tags if tag == "DT_NEEDED"}
+    needed = {str(value) for tag, value in tags if tag == "DT_NEEDED"}
     assert needed <= {"libc.so.6", "ld-linux-x86-64.so.2"}, needed
     assert not {tag for tag, _ in tags} & {"DT_RPATH", "DT_RUNPATH"}, tags
     log.info("%s: NEEDED %s, no RPATH/RUNPATH", name, sorted(needed))
@@ -170,10 +170,10 @@ def check_distribution(distribution: Path, work: Path) -> list[str]:
     run([*pip, "mxnet==1.9.1", "numpy<1.24"], cwd=outside)
     kernel_source = outside / "scale_kernels.c"
     shutil.copy2(REPO / "tests" / "c_kernels" / "scale_kernels.c", kernel_source)
-    include = run([python, "-c", "import bridge_cffi; print(bridge_cffi.get_include())"],
-                  cwd=outside).strip()
+    include_dir = run([python, "-c", "import bridge_cffi; print(bridge_cffi.get_include())"],
+                      cwd=outside).strip()
     library = outside / "libscale.so"
-    run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include,
+    run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include_dir,
          str(kernel_source), "-o", str(library)], cwd=outside)
     ran = run([python, "-c", _C_KERNEL, str(library)], cwd=outside)
     assert "c kernel matches numpy: True" in ran, ran

@@ -57,9 +57,6 @@ extern "C" {
 #define DLPACK_EXTERN_C
 #endif
 
-#define DLPACK_MAJOR_VERSION 1
-#define DLPACK_MINOR_VERSION 1
-
 #ifdef _WIN32
 #ifdef DLPACK_EXPORTS
 #define DLPACK_DLL __declspec(dllexport)
@@ -70,12 +67,20 @@ extern "C" {
 #define DLPACK_DLL
 #endif
 
-/* DLManagedTensorVersioned.flags bits. */
-#define DLPACK_FLAG_BITMASK_READ_ONLY (1UL << 0UL)
-#define DLPACK_FLAG_BITMASK_IS_COPIED (1UL << 1UL)
-#define DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED (1UL << 2UL)
-
 /* BRIDGE_CDEF_BEGIN dlpack */
+/*
+ * The version macros and flag bits are in cffi's section because bridge_cffi.direct reads them
+ * (a versioned capsule's major version and read-only flag). cffi's cdef takes integer literals
+ * only, so the bits are written as values, not as dlpack.h's `(1UL << n)`: the same values.
+ */
+#define DLPACK_MAJOR_VERSION 1
+#define DLPACK_MINOR_VERSION 1
+
+/* DLManagedTensorVersioned.flags bits. */
+#define DLPACK_FLAG_BITMASK_READ_ONLY 1UL
+#define DLPACK_FLAG_BITMASK_IS_COPIED 2UL
+#define DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED 4UL
+
 /*! \brief A DLPack version; a different major version means a different layout. */
 typedef struct {
   uint32_t major;

@@ -19,19 +19,18 @@ HEADERS = (INCLUDE / "bridge_cffi" / "protocol.h", CSRC / "runtime" / "bridge_ru
 # -fexceptions: a kernel error is thrown into MXNet's engine through these C frames (DESIGN §4).
 # -fvisibility=hidden: only the cffi entry point is exported, no csrc/ symbol can clash.
 STRICT_C_FLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-fexceptions", "-fvisibility=hidden"]
-# cffi's generated wrapper is not ours to keep -Wextra clean; our sources get the strict flags
-# through the #include below, which this list does not weaken for them.
-CFFI_WRAPPER_RELAXED = ["-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 
 _CDEF_SECTION = re.compile(
     r"/\* BRIDGE_CDEF_BEGIN \w+ \*/(.*?)/\* BRIDGE_CDEF_END \w+ \*/", re.DOTALL
 )
 
 
-def read_cdef() -> str:
-    """Return the declarations marked for cffi in the public and runtime headers."""
+def read_cdef(headers: tuple[Path, ...] = HEADERS) -> str:
+    """Return the declarations marked for cffi in ``headers`` (by default the public and
+    runtime headers; the diagnostics extension passes its own).
+    """
     sections = []
-    for header in HEADERS:
+    for header in headers:
         sections.extend(_CDEF_SECTION.findall(header.read_text()))
     return "\n".join(sections)
 
@@ -58,7 +57,8 @@ extern "Python" int32_t bridge_py_infer_type(void*, int32_t, const char**, const
 
 def native_sources() -> list[str]:
     """Every C file under csrc/ (runtime, producers, consumers), relative to the repository
-    root as setuptools wants them, in a stable order."""
+    root as setuptools wants them, in a stable order.
+    """
     return [str(path.relative_to(ROOT)) for path in sorted(CSRC.rglob("*.c"))]
 
 

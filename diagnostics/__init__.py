@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ def _built() -> Path | None:
 
 def _build() -> Path:
     """Compile the extension in a private directory, then move it into BUILD in one rename,
-    so a concurrent loader sees either no extension or a whole one."""
+    so a concurrent loader sees either no extension or a whole one.
+    """
     from diagnostics.build_diagnostics import make_builder
 
     BUILD.mkdir(parents=True, exist_ok=True)
@@ -52,10 +53,11 @@ def _build() -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load() -> tuple[Any, Any]:
     """The diagnostics extension's ``(ffi, lib)``, built first when stale, with MXNet's C API
-    bound from the libmxnet this process loaded (``import mxnet`` happens here)."""
+    bound from the libmxnet this process loaded (``import mxnet`` happens here).
+    """
     import mxnet
 
     from diagnostics.build_diagnostics import MODULE

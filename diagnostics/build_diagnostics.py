@@ -10,7 +10,6 @@ files, not a copy of them).
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 from types import ModuleType
 
@@ -44,13 +43,13 @@ _CDEF = """
 #define BRIDGE_ERROR_CAPACITY ...
 int32_t bridge_mxnet_bind(const char* library_path, char* error);
 """
-_CDEF_SECTION = re.compile(r"/\* BRIDGE_CDEF_BEGIN \w+ \*/(.*?)/\* BRIDGE_CDEF_END \w+ \*/", re.S)
 
 
 def _production_build() -> ModuleType:
     """csrc/build_native.py, for its flags: one definition of how the project compiles C."""
     spec = importlib.util.spec_from_file_location("build_native", CSRC / "build_native.py")
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {CSRC / 'build_native.py'}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -60,7 +59,7 @@ def make_builder() -> FFI:
     """The cffi builder of the diagnostics extension, sources relative to the repository root."""
     production = _production_build()
     builder = FFI()
-    builder.cdef(_CDEF + "\n".join(_CDEF_SECTION.findall((HERE / "floor.h").read_text())))
+    builder.cdef(_CDEF + production.read_cdef((HERE / "floor.h",)))
     builder.set_source(
         MODULE,
         '#include "diagnostics/floor.h"\n',

@@ -32,8 +32,7 @@ def _table_candidates() -> tuple[Path, ...]:
     probe = _probe_directories()
     trees = [d.parent for d in probe] + [_ROOT]
     found = [d / "symbols.def" for d in probe] + [_ROOT / "abi_checks" / "symbols.def"]
-    for tree in trees:
-        found.append(tree / "csrc" / "runtime" / "symbols.def")
+    found.extend(tree / "csrc" / "runtime" / "symbols.def" for tree in trees)
     return tuple(dict.fromkeys(found))
 
 

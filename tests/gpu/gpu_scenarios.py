@@ -203,7 +203,8 @@ def mixed_devices_refused_before_push() -> str:
 
 def where_it_raises(call: Callable[[], object], written: mx.nd.NDArray) -> tuple[str, str]:
     """Run a failing GPU ``call`` then wait on the array it wrote: where MXNet raised ("call"
-    under NaiveEngine, else "wait", asserted) and the message."""
+    under NaiveEngine, else "wait", asserted) and the message.
+    """
     raised_at, message = "nowhere", ""
     try:
         call()

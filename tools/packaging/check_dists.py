@@ -132,7 +132,8 @@ _NOT_SHIPPED = ("build_native.py", "_build_native.py", ".c")
 
 def check_contents(wheel: Path) -> None:
     """The wheel holds the packages' files and no build script, C source or diagnostics, and
-    its extension declares none of the diagnostics' entry points."""
+    its extension declares none of the diagnostics' entry points.
+    """
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         extension = next(n for n in names if n.startswith("bridge_cffi/_native"))

@@ -24,6 +24,7 @@ import tvm
 from mxnet import autograd, gluon
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 
 # Final full-data losses of the two runs must agree within this relative tolerance. The kernel
 # repeats MXNet's adam_update arithmetic operation for operation (bias correction in float64,
@@ -69,7 +70,7 @@ def adam_source(ndim: int) -> str:
 
 
 @cache
-def adam_kernel(ndim: int) -> bridge_cffi.BridgedFunction:
+def adam_kernel(ndim: int) -> MxnetFunc:
     """The fused Adam update for ``ndim``-D arrays, wrapped for MXNet's engine (built once)."""
     return bridge_cffi.to_mxnet_func(tvm.script.from_source(adam_source(ndim)),
                                      name=f"bridged_adam_{ndim}d")

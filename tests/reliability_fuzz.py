@@ -41,6 +41,7 @@ import mxnet as mx
 import numpy as np
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 from kernels_tvm import add_into, add_scalar, scale_2d, scaled_add
 from reliability_kernels import axpy, sum_diff
 
@@ -223,7 +224,7 @@ class Fuzzer:
             i = self.rng.choice(inputs)
             views[o] = views[i]
 
-    def call(self, name: str, func: bridge_cffi.BridgedFunction, views: list[View],
+    def call(self, name: str, func: MxnetFunc, views: list[View],
              scalars: list[float], layout: list[int | str]) -> None:
         """Push ``func`` with views (layout: int = view index, 's' = next scalar)."""
         args: list[object] = []
@@ -249,7 +250,7 @@ class Fuzzer:
 
     # ---- bridged kernels: each pushes the call and applies the same semantics in numpy ----
 
-    def k_add_into(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_add_into(self, func: MxnetFunc) -> bool:
         n = self.rng.randint(1, 32)
         views = self.args_views(3, lambda p: self.vec_view(n, p))
         self.maybe_reuse(views, [0, 1], [2])
@@ -262,7 +263,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_scaled_add(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_scaled_add(self, func: MxnetFunc) -> bool:
         # TVM's default buffers: 1-D, and the view must start 64-byte aligned.
         n = self.rng.randint(1, 32)
         views = self.args_views(3, lambda p: self.vec_view(n, p, aligned=True))
@@ -277,7 +278,7 @@ class Fuzzer:
         z[...] = result
         return True
 
-    def k_add_scalar(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_add_scalar(self, func: MxnetFunc) -> bool:
         n = self.rng.randint(1, 48)
         views = self.args_views(2, lambda p: self.vec_view(n, p))
         self.maybe_reuse(views, [0], [1])
@@ -291,7 +292,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_scale_2d(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_scale_2d(self, func: MxnetFunc) -> bool:
         m, n = self.rng.randint(1, 3), self.rng.choice([1, 2, 4, 8, 16])
         views = self.args_views(2, lambda p: self.mat_view(m, n, p))
         self.maybe_reuse(views, [0], [1])
@@ -305,7 +306,7 @@ class Fuzzer:
         out[...] = result
         return True
 
-    def k_sum_diff(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_sum_diff(self, func: MxnetFunc) -> bool:
         n = self.rng.randint(1, 16)
         views = self.args_views(4, lambda p: self.vec_view(n, p))
         written = [False, False, True, True]
@@ -318,7 +319,7 @@ class Fuzzer:
         o2[...] = r2
         return True
 
-    def k_axpy(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_axpy(self, func: MxnetFunc) -> bool:
         n = self.rng.randint(1, 32)
         views = self.args_views(2, lambda p: self.vec_view(n, p))
         if self.rng.random() < 0.2:
@@ -333,7 +334,7 @@ class Fuzzer:
         y[...] = result
         return True
 
-    def k_c_scale(self, func: bridge_cffi.BridgedFunction) -> bool:
+    def k_c_scale(self, func: MxnetFunc) -> bool:
         if self.rng.random() < 0.5:
             n = self.rng.randint(1, 32)
             make = lambda p: self.vec_view(n, p)  # noqa: E731

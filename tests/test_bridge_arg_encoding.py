@@ -59,7 +59,9 @@ def test_the_engine_kind_is_the_consumers_own() -> None:
 
 @pytest.fixture
 def bridged() -> bridge_cffi.BridgedFunction:
-    return bridge_cffi.to_mxnet_func(add_scalar("float32"), const_loc=[0])
+    function = bridge_cffi.to_mxnet_func(add_scalar("float32"), const_loc=[0])
+    assert isinstance(function, bridge_cffi.BridgedFunction)  # compiled code: _call reads _plan
+    return function
 
 
 def _pushed() -> int:

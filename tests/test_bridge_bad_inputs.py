@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import mxnet as mx
@@ -9,12 +10,21 @@ import numpy as np
 import pytest
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 from kernels_tvm import add_into, scaled_add
 
 
 @pytest.fixture
-def scaled() -> bridge_cffi.BridgedFunction:
+def scaled() -> MxnetFunc:
     return bridge_cffi.to_mxnet_func(scaled_add(), const_loc=[0, 1])
+
+
+def _wrap_unchecked(func: object, **options: object) -> object:
+    """``to_mxnet_func`` as code without a type checker calls it: the tests below pass what its
+    signature rules out, to check that it is refused at run time too.
+    """
+    wrap: Callable[..., object] = bridge_cffi.to_mxnet_func
+    return wrap(func, **options)
 
 
 def _pushed() -> int:
@@ -34,7 +44,7 @@ def _pushed() -> int:
     ],
 )
 def test_wrong_type_is_a_type_error_naming_the_position(
-    scaled: bridge_cffi.BridgedFunction, bad: object, expected: str
+    scaled: MxnetFunc, bad: object, expected: str
 ) -> None:
     x, y = mx.nd.ones((4,)), mx.nd.ones((4,))
     before = _pushed()
@@ -43,13 +53,13 @@ def test_wrong_type_is_a_type_error_naming_the_position(
     assert _pushed() == before
 
 
-def test_int_too_large_for_int64_is_a_value_error(scaled: bridge_cffi.BridgedFunction) -> None:
+def test_int_too_large_for_int64_is_a_value_error(scaled: MxnetFunc) -> None:
     with pytest.raises(ValueError, match="argument 3: the int 9223372036854775808 does not fit"):
         scaled(mx.nd.ones((4,)), mx.nd.ones((4,)), mx.nd.ones((4,)), 2**63)
 
 
 @pytest.mark.parametrize("stype", ["csr", "row_sparse"])
-def test_sparse_array_is_refused_before_the_push(scaled: bridge_cffi.BridgedFunction,
+def test_sparse_array_is_refused_before_the_push(scaled: MxnetFunc,
                                                  stype: str) -> None:
     sparse = mx.nd.zeros((4, 4)).tostype(stype)
     before = _pushed()
@@ -58,14 +68,14 @@ def test_sparse_array_is_refused_before_the_push(scaled: bridge_cffi.BridgedFunc
     assert _pushed() == before
 
 
-def test_arrays_on_different_devices_are_refused(scaled: bridge_cffi.BridgedFunction) -> None:
+def test_arrays_on_different_devices_are_refused(scaled: MxnetFunc) -> None:
     before = _pushed()
     with pytest.raises(ValueError, match=r"argument 2 is on device .* but argument 0 is on"):
         scaled(mx.nd.ones((4,)), mx.nd.ones((4,)), mx.nd.ones((4,), ctx=mx.cpu(1)), 1.0)
     assert _pushed() == before
 
 
-def test_arrays_all_on_another_cpu_device_run_there(scaled: bridge_cffi.BridgedFunction) -> None:
+def test_arrays_all_on_another_cpu_device_run_there(scaled: MxnetFunc) -> None:
     ctx = mx.cpu(1)
     z = mx.nd.zeros((4,), ctx=ctx)
     scaled(mx.nd.ones((4,), ctx=ctx), mx.nd.ones((4,), ctx=ctx), z, 2.0)
@@ -115,7 +125,7 @@ def test_const_loc_naming_a_scalar_is_refused() -> None:
 def test_bad_const_loc_is_refused_at_wrap_time(const_loc: object, error: type[Exception],
                                                expected: str) -> None:
     with pytest.raises(error, match=expected):
-        bridge_cffi.to_mxnet_func(scaled_add(), const_loc=const_loc)
+        _wrap_unchecked(scaled_add(), const_loc=const_loc)
 
 
 def test_const_loc_in_any_order_is_accepted() -> None:
@@ -139,12 +149,12 @@ def test_unsupported_func_is_a_type_error(func: object, expected: str) -> None:
 
 def test_bad_name_and_priority_are_type_errors() -> None:
     with pytest.raises(TypeError, match="priority: expected an int"):
-        bridge_cffi.to_mxnet_func(scaled_add(), priority="high")
+        _wrap_unchecked(scaled_add(), priority="high")
     with pytest.raises(TypeError, match="name: expected a str"):
-        bridge_cffi.to_mxnet_func(scaled_add(), name=7)
+        _wrap_unchecked(scaled_add(), name=7)
 
 
-def test_a_bad_call_loses_nothing_already_pushed(scaled: bridge_cffi.BridgedFunction) -> None:
+def test_a_bad_call_loses_nothing_already_pushed(scaled: MxnetFunc) -> None:
     x = mx.nd.ones((1000,))
     z = mx.nd.zeros((1000,))
     scaled(x, x, z, 5.0)

@@ -15,6 +15,7 @@ import tvm
 from tvm import te
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 from bridge_cffi.producers.signature import of_module, parse
 
 
@@ -28,7 +29,7 @@ def _kernel() -> tvm.runtime.Module:
 
 
 @pytest.fixture(scope="module")
-def checked() -> bridge_cffi.BridgedFunction:
+def checked() -> MxnetFunc:
     return bridge_cffi.to_mxnet_func(_kernel(), const_loc=[0, 1])
 
 
@@ -64,7 +65,7 @@ def checked() -> bridge_cffi.BridgedFunction:
     ],
 )
 def test_wrong_calls_raise_at_the_call_and_push_nothing(
-    checked: bridge_cffi.BridgedFunction,
+    checked: MxnetFunc,
     make_args: Callable[[Any], tuple[Any, ...]],
     error: type,
     message: str,
@@ -76,7 +77,7 @@ def test_wrong_calls_raise_at_the_call_and_push_nothing(
     assert bridge_cffi.read_counters()["ops_pushed"] == before
 
 
-def test_what_tvm_itself_accepts_passes(checked: bridge_cffi.BridgedFunction) -> None:
+def test_what_tvm_itself_accepts_passes(checked: MxnetFunc) -> None:
     out = mx.nd.zeros(20)
     checked(mx.nd.ones(20), mx.nd.ones(20), out, 2, True)  # int for float, bool for int
     np.testing.assert_allclose(out.asnumpy(), np.full(20, 5.0))

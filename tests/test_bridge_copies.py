@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 from conftest import needs_tvm_0_27
 from kernels_tvm import add_into_default, default_add_prim_func
 
 _MADE_FROM = [pytest.param("unbuilt", marks=needs_tvm_0_27), "built"]
 
 
-def _wrapped(made_from: str) -> bridge_cffi.BridgedFunction:
+def _wrapped(made_from: str) -> MxnetFunc:
     """The same add, from un-built TVM code or from a built module."""
     if made_from == "unbuilt":
         return bridge_cffi.to_mxnet_func(default_add_prim_func())

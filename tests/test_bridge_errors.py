@@ -12,11 +12,12 @@ import tvm_ffi
 from mxnet.base import MXNetError
 
 import bridge_cffi
+from bridge_cffi.mxnet.interface import MxnetFunc
 from conftest import REPO, run_python
 from kernels_tvm import add_into
 
 
-def _raising_function() -> bridge_cffi.BridgedFunction:
+def _raising_function() -> MxnetFunc:
     def refuse(source: tvm_ffi.Tensor, target: tvm_ffi.Tensor) -> None:  # noqa: ARG001
         raise ValueError("refused by the kernel: shapes look wrong")
 

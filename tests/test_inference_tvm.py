@@ -167,6 +167,7 @@ def test_static_shapes_allocate_the_declared_shape_and_check_inputs() -> None:
 
 def test_several_outputs_are_returned_as_a_tuple_in_parameter_order() -> None:
     f = bridge_cffi.to_mxnet_func(script(SPLIT_SOURCE))
+    assert isinstance(f, InferredFunction)  # un-built code: .outputs is InferredFunction's
     assert f.const_loc == frozenset({0}) and f.outputs == (1, 2, 3)
     a = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 0.5]], dtype="float32")
     total, doubled, positive = f(mx.nd.array(a))
@@ -181,6 +182,7 @@ def test_several_outputs_are_returned_as_a_tuple_in_parameter_order() -> None:
 def test_a_buffer_read_and_written_is_in_place_and_passed_by_the_caller() -> None:
     assert access_of(script(IN_PLACE_SOURCE)) == {"X": "readwrite", "Y": "write", "k": "scalar"}
     f = bridge_cffi.to_mxnet_func(script(IN_PLACE_SOURCE))
+    assert isinstance(f, InferredFunction)
     assert f.const_loc == frozenset() and f.outputs == (1,)
     x = mx.nd.array([1.0, 2.0, 3.0])
     before = f(x, 10.0)  # y allocated; x updated in place
@@ -205,6 +207,7 @@ def test_reduction_accumulator_is_an_output_not_an_in_place_buffer() -> None:
     b = te.placeholder((4,), name="b")
     c = te.compute((n,), lambda i: te.sum(a[i, k] * b[k], axis=k), name="c")
     f = bridge_cffi.to_mxnet_func(te.create_prim_func([a, b, c]))
+    assert isinstance(f, InferredFunction)
     assert f.outputs == (2,)
     matrix = np.arange(12, dtype="float32").reshape(3, 4)
     np.testing.assert_allclose(f(mx.nd.array(matrix), mx.nd.ones(4)).asnumpy(), matrix.sum(axis=1))
@@ -213,6 +216,7 @@ def test_reduction_accumulator_is_an_output_not_an_in_place_buffer() -> None:
 def test_an_accumulation_without_init_is_in_place() -> None:
     assert access_of(script(ACCUMULATE_SOURCE)) == {"A": "read", "S": "readwrite"}
     f = bridge_cffi.to_mxnet_func(script(ACCUMULATE_SOURCE))
+    assert isinstance(f, InferredFunction)
     assert f.outputs == ()
     total = mx.nd.ones(2)
     f(mx.nd.ones((2, 5)), total)

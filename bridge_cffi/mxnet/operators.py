@@ -45,6 +45,7 @@ from bridge_cffi.facts.versions import operator_route as route_for
 from bridge_cffi.foreign_types import KernelSource, Outputs, Symbol, Target
 from bridge_cffi.mxnet.alloc import dtype_flag, nd_empty
 from bridge_cffi.mxnet.function import BridgedFunction
+from bridge_cffi.mxnet.interface import MxnetFunc
 from bridge_cffi.mxnet.wrap import to_mxnet_func
 from bridge_cffi.native import EXTENSION_PATH, CData, ffi, lib
 from bridge_cffi.native_object import NativeObject
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 ShapeRule = Callable[..., Sequence[Sequence[int]]]
 TypeRule = Callable[..., Sequence[Any]]
-#: What pushes an operator's forward or backward: a bridged function, or one of un-built TVM code.
-Bridged = BridgedFunction | InferredFunction
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DTYPE_OF_FLAG = {flag: name for name, flag in MX_DTYPE_FLAGS.items()}
@@ -167,14 +166,14 @@ class RegisteredOp(NativeObject):
     def __init__(
         self,
         name: str,
-        forward: Bridged,
+        forward: MxnetFunc,
         inputs: tuple[str, ...],
         outputs: tuple[str, ...],
         scalars: tuple[_Scalar, ...],
         shape_rule: Callable[[list[tuple[int, ...]], dict[str, Any]], list[tuple[int, ...]]],
         type_rule: Callable[[list[Any], dict[str, Any]], list[Any]],
         layout: _Layout,
-        backward: Bridged | None,
+        backward: MxnetFunc | None,
         route: str,
     ) -> None:
         self.name = name
@@ -492,7 +491,7 @@ def _backward_layout(
 
 
 def _from_compiled(
-    name: str, func: BridgedFunction, infer_shape: ShapeRule | None, infer_type: TypeRule | None
+    name: str, func: MxnetFunc, infer_shape: ShapeRule | None, infer_type: TypeRule | None
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[_Scalar, ...], _Layout, Any, Any]:
     """The same for compiled code whose parameters TVM's embedded signature names."""
     signature = func.kernel.signature
@@ -544,7 +543,7 @@ def _from_compiled(
 
 
 def _native_call(
-    keepalive: list[object], func: Bridged | None, layout: _Layout | None
+    keepalive: list[object], func: MxnetFunc | None, layout: _Layout | None
 ) -> CData:
     call = ffi.new("bridge_op_call*")
     if func is None or layout is None:
@@ -680,7 +679,7 @@ def register_op(
     if isinstance(func, DifferentiableFunction):
         if const_loc is not None:
             raise BridgeValueError("const_loc: the differentiable pair knows its inputs already")
-        forward: Bridged = func.forward
+        forward: MxnetFunc = func.forward
         backward, save_outputs = func.backward, func.save_outputs
     elif isinstance(func, BridgedFunction):
         forward = func

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from bridge_cffi.errors import BridgeTypeError, BridgeValueError
 from bridge_cffi.foreign_types import KernelSource, Target
 from bridge_cffi.mxnet.function import BridgedFunction, check_const_loc_range, normalise_const_loc
+from bridge_cffi.mxnet.interface import MxnetFunc
 from bridge_cffi.mxnet.readiness import ensure_ready
 from bridge_cffi.producers.kernel import make_kernel
-
-if TYPE_CHECKING:
-    from bridge_cffi.unbuilt_tvm.front_end import InferredFunction
 
 
 def is_unbuilt_tvm(func: object) -> bool:
@@ -34,18 +31,20 @@ def to_mxnet_func(
     name: str | None = None,
     priority: int = 0,
     target: Target = None,
-) -> BridgedFunction | InferredFunction:
+) -> MxnetFunc:
     """Wrap ``func`` so that calling it pushes one asynchronous operation to MXNet's engine.
 
     ``func`` is a TVM runtime Module (its entry function), a ``tvm_ffi.Function`` or a protocol
     kernel. Arguments at ``const_loc`` positions are read dependencies; every other NDArray
     argument is a write dependency; int, float and bool pass through. The returned callable
-    returns ``None`` at once; errors of the function surface at the next wait on its outputs.
+    (a :class:`BridgedFunction`) returns ``None`` at once; errors of the function surface at
+    the next wait on its outputs.
 
     ``func`` may also be an un-built TVM ``PrimFunc`` or ``IRModule``: it is built for
     ``target`` (default ``"llvm"``; refused for anything already compiled) and its buffers tell
     which arguments are read and written, so ``const_loc`` may be omitted and outputs may be
-    left out of the call, to be allocated and returned.
+    left out of the call, to be allocated and returned (an ``InferredFunction``). Both kinds
+    offer :class:`~bridge_cffi.mxnet.interface.MxnetFunc`; ``isinstance`` tells them apart.
     """
     positions = normalise_const_loc(const_loc)
     if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):

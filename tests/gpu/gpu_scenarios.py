@@ -28,6 +28,7 @@ from mxnet.base import MXNetError
 
 import bridge_cffi
 import gpu_kernels
+from bridge_cffi.mxnet.interface import MxnetFunc
 from bridge_cffi.mxnet.readiness import ensure_gpu_ready
 
 GPU = mx.gpu(0)
@@ -47,7 +48,7 @@ def filled(n: int, value: float) -> mx.nd.NDArray:
     return on_gpu(np.full(n, value, dtype="float32"))
 
 
-def inline(name: str) -> bridge_cffi.BridgedFunction:
+def inline(name: str) -> MxnetFunc:
     consts = {"scale_into": [0], "add_into": [0, 1]}.get(name, [])
     return bridge_cffi.to_mxnet_func(gpu_kernels.inline_module()[name], const_loc=consts,
                                      name=name)

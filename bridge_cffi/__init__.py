@@ -9,9 +9,35 @@ names what to install.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge_cffi._version import __version__
+
+if TYPE_CHECKING:
+    # What the lazy names below are, for type checkers (users' code and our tests): never run,
+    # so importing the package still loads nothing but _version.
+    from bridge_cffi import errors as errors
+    from bridge_cffi import facts as facts
+    from bridge_cffi import mxnet as mxnet
+    from bridge_cffi import native as native
+    from bridge_cffi import producers as producers
+    from bridge_cffi import unbuilt_tvm as unbuilt_tvm
+    from bridge_cffi.direct import DirectFunction, direct
+    from bridge_cffi.errors import (
+        BridgeEngineError,
+        BridgeError,
+        BridgeKernelError,
+        BridgeLibraryError,
+        BridgeTypeError,
+        BridgeValueError,
+    )
+    from bridge_cffi.include_dir import get_include
+    from bridge_cffi.mxnet.autograd import differentiable
+    from bridge_cffi.mxnet.counters import read_counters, wait_until_released
+    from bridge_cffi.mxnet.function import BridgedFunction, synchronize
+    from bridge_cffi.mxnet.operators import RegisteredOp, register_op
+    from bridge_cffi.mxnet.wrap import to_mxnet_func
+    from bridge_cffi.producers.kernel import Kernel, load_c_kernel
 
 #: Where each public name lives. Loaded on first use (PEP 562), so that importing a light
 #: sub-package, above all ``bridge_cffi.facts`` (which the probe imports, possibly while MXNet

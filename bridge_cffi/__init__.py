@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bridge_cffi import native as native
     from bridge_cffi import producers as producers
     from bridge_cffi import unbuilt_tvm as unbuilt_tvm
-    from bridge_cffi.direct import DirectFunction, direct
+    from bridge_cffi.direct_consumer import DirectFunction, direct
     from bridge_cffi.errors import (
         BridgeEngineError,
         BridgeError,
@@ -49,8 +49,8 @@ _PUBLIC = {
     "to_mxnet_func": "bridge_cffi.mxnet.wrap",
     "read_counters": "bridge_cffi.mxnet.counters",
     "wait_until_released": "bridge_cffi.mxnet.counters",
-    "DirectFunction": "bridge_cffi.direct",
-    "direct": "bridge_cffi.direct",
+    "DirectFunction": "bridge_cffi.direct_consumer",
+    "direct": "bridge_cffi.direct_consumer",
     "BridgeEngineError": "bridge_cffi.errors",
     "BridgeError": "bridge_cffi.errors",
     "BridgeKernelError": "bridge_cffi.errors",
@@ -66,7 +66,7 @@ _NEEDS_MXNET = {
     "register_op": "bridge_cffi.mxnet.operators",
     "RegisteredOp": "bridge_cffi.mxnet.operators",
 }
-_SUBPACKAGES = ("direct", "errors", "facts", "mxnet", "native", "producers", "unbuilt_tvm")
+_SUBPACKAGES = ("direct_consumer", "errors", "facts", "mxnet", "native", "producers", "unbuilt_tvm")
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562: lazy public names of every type

@@ -1,5 +1,5 @@
-"""The direct consumer (csrc/consumers/direct.c, bridge_cffi.direct): protocol kernels of every
-producer called synchronously on DLPack arrays, results checked against numpy.
+"""The direct consumer (csrc/consumers/direct.c, bridge_cffi.direct_consumer): protocol
+kernels of every producer called synchronously on DLPack arrays, results checked against numpy.
 """
 
 from __future__ import annotations

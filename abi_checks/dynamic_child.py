@@ -19,9 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from abi_checks import requirements
-
-#: Fields of a /proc/self/maps line: address, perms, offset, dev, inode, pathname.
-_MAPS_FIELDS = 6
+from bridge_cffi.facts.process_maps import mapped_shared_objects
 
 _RTLD_NOLOAD = 4  # glibc's value; not exposed by ctypes
 
@@ -45,16 +43,10 @@ def run_stage(stage: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any] 
 
 
 def mapped_libraries() -> list[str]:
-    """Paths of shared objects mapped into this process, from /proc/self/maps."""
-    paths: list[str] = []
-    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-        for line in maps:
-            parts = line.split(None, _MAPS_FIELDS - 1)
-            if len(parts) == _MAPS_FIELDS and ".so" in parts[5]:
-                path = parts[5].strip()
-                if path not in paths:
-                    paths.append(path)
-    return paths
+    """Paths of shared objects mapped into this process (the bridge's facts read
+    /proc/self/maps: one reader for the probe and the bridge).
+    """
+    return mapped_shared_objects()
 
 
 # ---------------------------------------------------------------- MXNet
